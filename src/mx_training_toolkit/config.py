@@ -1,0 +1,287 @@
+"""Base directory -> paths; read and validate the three JSON config files -> a frozen ``JobConfig``.
+
+Nothing here creates a directory or touches the network: ``load`` only reads.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
+
+from . import hyperparameters as hp
+from .errors import ConfigError
+
+DEFAULT_BASE_DIR = "/opt/ml"
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+SUBMIT_DIR_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
+LEGACY_MODE_ENV = "SAGEMAKER_MXNET_LEGACY_MODE"
+
+DEFAULT_PS_PORT = 8000
+DEFAULT_LOG_LEVEL = 20
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every path of the base directory layout (CONTRACT section 1)."""
+
+    base: str
+
+    def _join(self, *parts):
+        return os.path.join(self.base, *parts)
+
+    @property
+    def input_dir(self):
+        return self._join("input")
+
+    @property
+    def input_config_dir(self):
+        return self._join("input", "config")
+
+    @property
+    def input_data_dir(self):
+        return self._join("input", "data")
+
+    @property
+    def hyperparameters_file(self):
+        return self._join("input", "config", "hyperparameters.json")
+
+    @property
+    def resource_config_file(self):
+        return self._join("input", "config", "resourceconfig.json")
+
+    @property
+    def input_data_config_file(self):
+        return self._join("input", "config", "inputdataconfig.json")
+
+    @property
+    def code_dir(self):
+        return self._join("code")
+
+    @property
+    def model_dir(self):
+        return self._join("model")
+
+    @property
+    def output_dir(self):
+        return self._join("output")
+
+    @property
+    def output_data_dir(self):
+        return self._join("output", "data")
+
+    @property
+    def output_intermediate_dir(self):
+        return self._join("output", "intermediate")
+
+    @property
+    def success_file(self):
+        return self._join("output", "success")
+
+    @property
+    def failure_file(self):
+        return self._join("output", "failure")
+
+    def channel_dir(self, channel):
+        return self._join("input", "data", channel)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The job description, read once. Hyperparameter values are already JSON-decoded."""
+
+    paths: Paths
+    hyperparameters: Mapping[str, Any]  # all of them, decoded
+    user_hyperparameters: Mapping[str, Any]
+    reserved_hyperparameters: Mapping[str, Any]
+    resource_config: Mapping[str, Any]
+    input_data_config: Mapping[str, Any]
+    current_host: str
+    hosts: Tuple[str, ...]
+    network_interface_name: str
+    current_instance_type: str
+    user_entry_point: str
+    submit_directory: Optional[str]
+    log_level: int
+    job_name: Optional[str]
+    region: Optional[str]
+    parameter_server_enabled: bool
+    legacy_mode: Optional[bool]  # None: decide from the script
+    ps_port: int
+    ps_verbose: int
+    channels: Tuple[str, ...] = field(default=())
+
+    @property
+    def module_name(self):
+        name = self.user_entry_point
+        return name[:-3] if name.endswith(".py") else name
+
+    @property
+    def is_scheduler_host(self):
+        return self.current_host == self.hosts[0]
+
+
+def _read_json(path, what, default):
+    """Read one JSON object file; a missing file gives ``default``."""
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return default
+    except OSError as e:
+        raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError("{}: not valid UTF-8 (byte {})".format(name, e.start)) from e
+    except ValueError as e:
+        raise ConfigError("{}: invalid JSON: {}".format(name, e)) from e
+    if not isinstance(data, dict):
+        raise ConfigError("{}: expected a JSON object ({}), got {}".format(name, what, type(data).__name__))
+    return data
+
+
+def _int_field(value, file, key, minimum=None, maximum=None):
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        bounds = ""
+        if minimum is not None and maximum is not None:
+            bounds = " between {} and {}".format(minimum, maximum)
+        raise ConfigError("{}: field {!r} must be an integer{}, got {!r}".format(file, key, bounds, value))
+    return number
+
+
+def _bool_field(value, file, key):
+    try:
+        return hp.to_bool(value)
+    except ValueError:
+        raise ConfigError("{}: field {!r} must be true or false, got {!r}".format(file, key, value)) from None
+
+
+def _str_field(mapping, key, file, default=None, required=False):
+    if key not in mapping:
+        if required:
+            raise ConfigError("{}: required field {!r} is missing".format(file, key))
+        return default
+    value = mapping[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError("{}: field {!r} must be a non-empty string, got {!r}".format(file, key, value))
+    return value
+
+
+def _resource(resource):
+    file = "resourceconfig.json"
+    if not resource:
+        return "algo-1", ("algo-1",), "eth0", "local"
+    current = _str_field(resource, "current_host", file, required=True)
+    if "hosts" not in resource:
+        raise ConfigError("{}: required field 'hosts' is missing".format(file))
+    hosts = resource["hosts"]
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("{}: field 'hosts' must be a list of host names, got {!r}".format(file, hosts))
+    if not hosts:
+        raise ConfigError("{}: field 'hosts' is empty".format(file))
+    if len(set(hosts)) != len(hosts):
+        raise ConfigError("{}: field 'hosts' lists a host twice: {!r}".format(file, hosts))
+    if current not in hosts:
+        raise ConfigError("{}: current_host {!r} is not in hosts {!r}".format(file, current, hosts))
+    interface = _str_field(resource, "network_interface_name", file, default="eth0")
+    instance_type = _str_field(resource, "current_instance_type", file, default="local")
+    return current, tuple(hosts), interface, instance_type
+
+
+def _channels(input_data_config, paths):
+    file = "inputdataconfig.json"
+    for name, spec in input_data_config.items():
+        if not name or "/" in name or name in (".", ".."):
+            raise ConfigError("{}: {!r} is not a valid channel name".format(file, name))
+        if not isinstance(spec, dict):
+            raise ConfigError("{}: channel {!r} must be a JSON object, got {!r}".format(file, name, spec))
+        mode = spec.get("TrainingInputMode", "File")
+        if mode == "File" and not os.path.isdir(paths.channel_dir(name)):
+            raise ConfigError(
+                "{}: channel {!r} has no data directory {}".format(file, name, paths.channel_dir(name))
+            )
+    return tuple(sorted(input_data_config))
+
+
+def load(base_dir, environ):
+    """Read and validate the job description under ``base_dir``.
+
+    ``environ`` gives the SAGEMAKER_* fall-backs; it is the only environment read here.
+    Raises ``ConfigError`` naming the file and field on bad input.
+    """
+    paths = Paths(base_dir)
+    raw_hps = _read_json(paths.hyperparameters_file, "hyperparameter names to values", {})
+    resource = _read_json(paths.resource_config_file, "the hosts of the job", {})
+    input_data = _read_json(paths.input_data_config_file, "channel names to their settings", {})
+    for key in raw_hps:
+        if not key:
+            raise ConfigError("hyperparameters.json: an empty hyperparameter name")
+
+    decoded = hp.decode(raw_hps)
+    user, reserved = hp.split(decoded)
+    file = "hyperparameters.json"
+
+    entry_point = reserved.get("sagemaker_program", environ.get(PROGRAM_ENV))
+    if entry_point is None:
+        raise ConfigError(
+            "{}: field 'sagemaker_program' (the entry point) is missing and {} is not set".format(file, PROGRAM_ENV)
+        )
+    if not isinstance(entry_point, str) or not entry_point.strip():
+        raise ConfigError("{}: field 'sagemaker_program' must be a file name, got {!r}".format(file, entry_point))
+    if os.path.isabs(entry_point) or ".." in entry_point.split("/"):
+        raise ConfigError(
+            "{}: field 'sagemaker_program' must name a file inside the code, got {!r}".format(file, entry_point)
+        )
+    submit = reserved.get("sagemaker_submit_directory", environ.get(SUBMIT_DIR_ENV))
+    if submit is not None and (not isinstance(submit, str) or not submit):
+        raise ConfigError("{}: field 'sagemaker_submit_directory' must be a path or URL, got {!r}".format(file, submit))
+
+    log_level = _int_field(
+        reserved.get("sagemaker_container_log_level", DEFAULT_LOG_LEVEL), file, "sagemaker_container_log_level", 0, 50
+    )
+    ps_enabled = _bool_field(
+        reserved.get("sagemaker_parameter_server_enabled", False), file, "sagemaker_parameter_server_enabled"
+    )
+    legacy = reserved.get("sagemaker_mxnet_legacy_mode", environ.get(LEGACY_MODE_ENV))
+    legacy = None if legacy is None or legacy == "" else _bool_field(legacy, file, "sagemaker_mxnet_legacy_mode")
+    ps_port = _int_field(reserved.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
+    ps_verbose = _int_field(reserved.get("_ps_verbose", 0), file, "_ps_verbose", 0, 2)
+    for key in ("sagemaker_job_name", "sagemaker_region"):
+        if key in reserved and not isinstance(reserved[key], str):
+            raise ConfigError("{}: field {!r} must be a string, got {!r}".format(file, key, reserved[key]))
+
+    current, hosts, interface, instance_type = _resource(resource)
+    return JobConfig(
+        paths=paths,
+        hyperparameters=decoded,
+        user_hyperparameters=user,
+        reserved_hyperparameters=reserved,
+        resource_config=resource,
+        input_data_config=input_data,
+        current_host=current,
+        hosts=hosts,
+        network_interface_name=interface,
+        current_instance_type=instance_type,
+        user_entry_point=entry_point,
+        submit_directory=submit,
+        log_level=log_level,
+        job_name=reserved.get("sagemaker_job_name"),
+        region=reserved.get("sagemaker_region"),
+        parameter_server_enabled=ps_enabled,
+        legacy_mode=legacy,
+        ps_port=ps_port,
+        ps_verbose=ps_verbose,
+        channels=_channels(input_data, paths),
+    )
+
+
+def base_dir_from(environ):
+    return environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR

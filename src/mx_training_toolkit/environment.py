@@ -1,0 +1,200 @@
+"""Frozen ``TrainingEnv`` = job config + host facts (GPUs, usable CPUs), built once per launch."""
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from . import hyperparameters as hp
+from .config import JobConfig
+
+FRAMEWORK_MODULE = "mx_training_toolkit.training:main"
+SECRET_NAME = re.compile(r"password|passwd|secret|token|key|credential", re.IGNORECASE)
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class TrainingEnv:
+    config: JobConfig
+    num_gpus: int
+    num_cpus: int
+
+    def user_args(self):
+        """The user hyperparameters rendered as command-line arguments (CONTRACT section 2)."""
+        return hp.to_cmd_args(self.config.user_hyperparameters)
+
+    def channel_input_dirs(self):
+        return {name: self.config.paths.channel_dir(name) for name in self.config.channels}
+
+    def training_env(self):
+        """The SM_TRAINING_ENV object: everything about the job, lower-case keys."""
+        c, p = self.config, self.config.paths
+        return {
+            "additional_framework_parameters": hp.framework_params(c.reserved_hyperparameters),
+            "all_hyperparameters": dict(c.hyperparameters),
+            "channel_input_dirs": self.channel_input_dirs(),
+            "current_host": c.current_host,
+            "current_instance_type": c.current_instance_type,
+            "framework_module": FRAMEWORK_MODULE,
+            "hosts": list(c.hosts),
+            "hyperparameters": dict(c.user_hyperparameters),
+            "input_config_dir": p.input_config_dir,
+            "input_data_config": dict(c.input_data_config),
+            "input_dir": p.input_dir,
+            "job_name": c.job_name,
+            "log_level": c.log_level,
+            "master_hostname": c.hosts[0],
+            "model_dir": p.model_dir,
+            "module_dir": c.submit_directory,
+            "module_name": c.module_name,
+            "network_interface_name": c.network_interface_name,
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            "output_data_dir": p.output_data_dir,
+            "output_dir": p.output_dir,
+            "output_intermediate_dir": p.output_intermediate_dir,
+            "resource_config": dict(c.resource_config),
+            "user_args": self.user_args(),
+            "user_entry_point": c.user_entry_point,
+        }
+
+    def to_env_vars(self):
+        """Every SM_* variable (CONTRACT section 3) plus PYTHONPATH, as strings."""
+        c, p = self.config, self.config.paths
+        env = self.training_env()
+        flat = {
+            "model_dir": p.model_dir,
+            "input_dir": p.input_dir,
+            "input_config_dir": p.input_config_dir,
+            "output_dir": p.output_dir,
+            "output_data_dir": p.output_data_dir,
+            "output_intermediate_dir": p.output_intermediate_dir,
+            "channels": list(c.channels),
+            "hps": dict(c.user_hyperparameters),
+            "user_args": env["user_args"],
+            "framework_params": env["additional_framework_parameters"],
+            "current_host": c.current_host,
+            "hosts": list(c.hosts),
+            "current_instance_type": c.current_instance_type,
+            "network_interface_name": c.network_interface_name,
+            "num_gpus": self.num_gpus,
+            "num_cpus": self.num_cpus,
+            "log_level": c.log_level,
+            "user_entry_point": c.user_entry_point,
+            "module_name": c.module_name,
+            "module_dir": c.submit_directory or "",
+            "framework_module": FRAMEWORK_MODULE,
+            "resource_config": dict(c.resource_config),
+            "input_data_config": dict(c.input_data_config),
+            "training_env": env,
+        }
+        for name, path in self.channel_input_dirs().items():
+            flat["channel_" + name] = path
+        for name, value in c.user_hyperparameters.items():
+            flat["hp_" + name] = value
+        out = {"SM_" + key.upper(): _env_value(value) for key, value in flat.items()}
+        out["PYTHONPATH"] = p.code_dir
+        return out
+
+    def log_summary(self):
+        """The resolved environment as one JSON text, with secret-looking hyperparameters masked."""
+        env = self.training_env()
+        env["hyperparameters"] = mask_secrets(env["hyperparameters"])
+        env["all_hyperparameters"] = mask_secrets(env["all_hyperparameters"])
+        env["user_args"] = hp.to_cmd_args(env["hyperparameters"])
+        return json.dumps(env, sort_keys=True)
+
+
+def _env_value(value):
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def mask_secrets(hyperparameters):
+    return {k: (MASK if SECRET_NAME.search(k) else v) for k, v in hyperparameters.items()}
+
+
+def with_pythonpath(env_vars, inherited):
+    """Put the code dir first on PYTHONPATH, keeping what the image already had after it."""
+    out = dict(env_vars)
+    if inherited:
+        out["PYTHONPATH"] = env_vars["PYTHONPATH"] + os.pathsep + inherited
+    return out
+
+
+# ---- host facts -------------------------------------------------------------------------------
+
+
+def count_gpus(cuda_visible_devices: Optional[str], physical: int) -> int:
+    """GPUs this job may use: ``physical`` narrowed by CUDA_VISIBLE_DEVICES (CUDA's own rules:
+    the list stops at the first invalid entry; empty, or -1 first, means none)."""
+    if physical <= 0:
+        return 0
+    if cuda_visible_devices is None:
+        return physical
+    count = 0
+    for item in cuda_visible_devices.split(","):
+        item = item.strip()
+        if not item or item.startswith("-"):
+            break
+        if not (item.isdigit() and int(item) < physical) and not item.startswith(("GPU-", "MIG-")):
+            break
+        count += 1
+    return min(count, physical)
+
+
+def physical_gpus(proc_root="/proc/driver/nvidia/gpus", dev_root="/dev"):
+    """GPUs the NVIDIA driver reports, without running nvidia-smi; 0 when there is no driver."""
+    try:
+        return len(os.listdir(proc_root))
+    except OSError:
+        pass
+    try:
+        return sum(1 for name in os.listdir(dev_root) if re.fullmatch(r"nvidia\d+", name))
+    except OSError:
+        return 0
+
+
+def count_cpus(affinity: int, cpu_max: Optional[str] = None, cfs_quota: Optional[str] = None,
+               cfs_period: Optional[str] = None) -> int:
+    """CPUs this process may really use: its affinity, capped by a cgroup CPU quota (v2 ``cpu.max``
+    or v1 ``cfs_quota_us``/``cfs_period_us``), rounded up, at least 1."""
+    limit = affinity
+    quota = period = None
+    if cpu_max:
+        parts = cpu_max.split()
+        if len(parts) == 2 and parts[0] != "max":
+            quota, period = parts
+    elif cfs_quota and cfs_period and cfs_quota.strip() != "-1":
+        quota, period = cfs_quota, cfs_period
+    try:
+        if quota is not None and int(period) > 0 and int(quota) > 0:
+            limit = min(limit, math.ceil(int(quota) / int(period)))
+    except ValueError:
+        pass
+    return max(1, limit)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def usable_cpus():
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return count_cpus(
+        affinity,
+        _read("/sys/fs/cgroup/cpu.max"),
+        _read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+        _read("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    )
+
+
+def build(config: JobConfig, environ: Mapping[str, str]) -> TrainingEnv:
+    """Build the training environment once: config plus this host's GPU and CPU counts."""
+    gpus = count_gpus(environ.get("CUDA_VISIBLE_DEVICES"), physical_gpus())
+    return TrainingEnv(config=config, num_gpus=gpus, num_cpus=usable_cpus())

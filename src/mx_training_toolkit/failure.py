@@ -1,0 +1,59 @@
+"""The success and failure files (CONTRACT section 1). Exactly one place writes them."""
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    "configuration": "Configuration error",
+    "code download": "Code download failed",
+    "pip install": "pip install failed",
+    "host resolution": "Host resolution failed",
+    "user script": "User script failed",
+    "parameter server": "Parameter server failed",
+    "stopped": "Job stopped",
+    "internal error": "Internal error",
+}
+
+
+def failure_text(step, message, detail=""):
+    """First line: which step failed and why, in words; then the detail (a stderr tail)."""
+    first = "{}: {}".format(TITLES.get(step, step[:1].upper() + step[1:] + " failed"), message)
+    first = " ".join(first.split("\n"))
+    return first + "\n" + ("\n" + detail.rstrip("\n") + "\n" if detail else "")
+
+
+def write_failure(paths, step, message, detail=""):
+    """Write ``output/failure`` unless someone (the user script) already did: first writer wins."""
+    text = failure_text(step, message, detail)
+    try:
+        os.makedirs(paths.output_dir, exist_ok=True)
+        fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
+        return False
+    except OSError as e:
+        log.error("failure: cannot write %s: %s", paths.failure_file, e)
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return True
+
+
+def write_success(paths):
+    os.makedirs(paths.output_dir, exist_ok=True)
+    with open(paths.success_file, "w"):
+        pass
+
+
+def clear_stale(paths):
+    """Remove the success and failure files a previous run in this base directory left behind."""
+    for path in (paths.success_file, paths.failure_file):
+        try:
+            os.unlink(path)
+            log.info("output: removed %s left by an earlier run", path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("output: cannot remove %s: %s", path, e)

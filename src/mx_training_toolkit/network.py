@@ -1,0 +1,64 @@
+"""Host names -> addresses: wait (bounded, with backoff, logged) until every host resolves."""
+
+import json
+import logging
+import socket
+import time
+
+from .errors import ConfigError, HostResolutionError
+
+log = logging.getLogger(__name__)
+
+HOST_ADDRESSES_ENV = "MX_TRAINING_HOST_ADDRESSES"  # JSON {"algo-1": "127.0.0.2", ...}, for local runs
+
+
+def parse_address_map(text):
+    """The host-to-address map given by the local multi-host runner (no /etc/hosts edits)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError("{}: invalid JSON: {}".format(HOST_ADDRESSES_ENV, e)) from e
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ConfigError("{}: expected a JSON object of host names to addresses".format(HOST_ADDRESSES_ENV))
+    return data
+
+
+def resolve_ipv4(host):
+    return socket.gethostbyname(host)
+
+
+def wait_for_hosts(hosts, address_map, timeout, resolve=resolve_ipv4, sleep=time.sleep, clock=time.monotonic):
+    """Return ``{host: ip}`` for every host, retrying lookups with backoff until ``timeout`` seconds.
+
+    Raises ``HostResolutionError`` naming the hosts that never resolved."""
+    began = clock()
+    delay = 0.1
+    addresses = {}
+    attempt = 0
+    while True:
+        attempt += 1
+        missing = []
+        for host in hosts:
+            if host in addresses:
+                continue
+            if host in address_map:
+                addresses[host] = address_map[host]
+                continue
+            try:
+                addresses[host] = resolve(host)
+            except (OSError, UnicodeError):
+                missing.append(host)
+        if not missing:
+            if attempt > 1:
+                log.info("hosts: all %d resolved after %.1f s", len(hosts), clock() - began)
+            return {h: addresses[h] for h in hosts}
+        waited = clock() - began
+        if waited >= timeout:
+            raise HostResolutionError(
+                "host name(s) {} did not resolve within {:.0f} s (resourceconfig.json field 'hosts')".format(
+                    ", ".join(missing), timeout))
+        log.info("hosts: waiting for %s to resolve (%.1f s so far)", ", ".join(missing), waited)
+        sleep(min(delay, max(0.0, timeout - waited)))
+        delay = min(delay * 2, 5.0)

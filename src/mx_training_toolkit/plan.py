@@ -1,0 +1,76 @@
+"""Pure: which processes run on this host, each with its whole environment (a ``LaunchPlan``)."""
+
+from dataclasses import dataclass
+from typing import Mapping, Tuple
+
+from .supervisor import SCHEDULER, SERVER, WORKER, ProcessSpec
+
+# ps-lite's environment (MXNet's kvstore parameter server).
+DMLC_ROLE = "DMLC_ROLE"
+DMLC_PS_ROOT_URI = "DMLC_PS_ROOT_URI"
+DMLC_PS_ROOT_PORT = "DMLC_PS_ROOT_PORT"
+DMLC_NUM_SERVER = "DMLC_NUM_SERVER"
+DMLC_NUM_WORKER = "DMLC_NUM_WORKER"
+DMLC_NODE_HOST = "DMLC_NODE_HOST"  # the address this node announces (else ps-lite guesses from interfaces)
+DMLC_INTERFACE = "DMLC_INTERFACE"
+PS_VERBOSE = "PS_VERBOSE"
+
+# A Python process that imports mxnet with DMLC_ROLE=server or scheduler runs that role and
+# exits once every worker has finalised.
+ROLE_SNIPPET = "import mxnet"
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """The processes of this host: parameter-server roles first, the worker last."""
+
+    specs: Tuple[ProcessSpec, ...]
+    parameter_server: bool
+
+    @property
+    def worker(self):
+        return self.specs[-1]
+
+    @property
+    def roles(self):
+        return self.specs[:-1]
+
+
+def ps_env(config, addresses: Mapping[str, str], role):
+    """ps-lite's variables for ``role`` on this host. ``addresses`` maps host names to IP addresses
+    (ps-lite needs an IP for the scheduler: a host name fails with "bind failed")."""
+    n = len(config.hosts)
+    return {
+        DMLC_ROLE: role,
+        DMLC_PS_ROOT_URI: addresses[config.hosts[0]],
+        DMLC_PS_ROOT_PORT: str(config.ps_port),
+        DMLC_NUM_SERVER: str(n),
+        DMLC_NUM_WORKER: str(n),
+        DMLC_NODE_HOST: addresses[config.current_host],
+        PS_VERBOSE: str(config.ps_verbose),
+    }
+
+
+def uses_parameter_server(config, legacy):
+    """Enabled by the switch, and for legacy scripts whenever the job has more than one host."""
+    return config.parameter_server_enabled or (legacy and len(config.hosts) > 1)
+
+
+def plan_job(config, base_env: Mapping[str, str], worker_argv, legacy, addresses: Mapping[str, str],
+             python) -> LaunchPlan:
+    """Describe this host's processes. ``base_env`` is the whole environment every process gets
+    (inherited variables plus SM_*); ``worker_argv`` runs the user's code."""
+    cwd = config.paths.code_dir
+    if not uses_parameter_server(config, legacy):
+        return LaunchPlan((ProcessSpec(WORKER, tuple(worker_argv), dict(base_env), cwd),), False)
+    specs = []
+    roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]
+    for role in roles:
+        env = dict(base_env)
+        env.update(ps_env(config, addresses, role))
+        prefix = "[{} {}] ".format(role, config.current_host)
+        specs.append(ProcessSpec(role, (python, "-c", ROLE_SNIPPET), env, cwd, prefix))
+    env = dict(base_env)
+    env.update(ps_env(config, addresses, WORKER))
+    specs.append(ProcessSpec(WORKER, tuple(worker_argv), env, cwd))
+    return LaunchPlan(tuple(specs), True)

@@ -1,0 +1,328 @@
+"""Start process specs in their own sessions, stream their output, decide in one loop, stop and reap.
+
+Each child runs in a new session (its own process group). Reader threads copy its output line by
+line as it comes (never blocking the child on a full pipe) and keep the last lines of its stderr.
+A waiter thread per child posts its exit to one event queue; the main thread's loop decides.
+"""
+
+import collections
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 60
+MAX_LINE = 4000
+WORKER = "worker"
+SCHEDULER = "scheduler"
+SERVER = "server"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to run: argv (never a shell string), its whole environment and working dir."""
+
+    role: str
+    argv: Tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    prefix: str = ""  # put before each output line ("" for the user script)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one process (or a peer host) ended. ``status`` is an exit status, 128+N for signal N."""
+
+    role: str
+    host: str
+    status: int
+    stderr_tail: Tuple[str, ...] = ()
+    note: str = ""  # extra words for the failure file ("exited before the worker finished", ...)
+
+    @property
+    def ok(self):
+        return self.status == 0
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "exit" (a child), "peer-failed", "job-done" (from the cross-host channel)
+    role: str = ""
+    status: int = 0
+    result: Optional[JobResult] = None
+    extra: dict = field(default_factory=dict)
+
+
+def exit_status(returncode):
+    """Popen's returncode -> a shell-style exit status: signal N becomes 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def describe_status(status):
+    """One table-tested function from an exit status to words."""
+    if status == 0:
+        return "exited successfully"
+    if status > 128 and status - 128 < signal.NSIG:
+        try:
+            name = signal.Signals(status - 128).name
+        except ValueError:
+            name = "signal {}".format(status - 128)
+        words = "was killed by {} (exit status {})".format(name, status)
+        if status == 128 + signal.SIGKILL:
+            words += "; probably out of memory"
+        return words
+    return "exited with status {}".format(status)
+
+
+class _Output:
+    """Serialises whole lines from many reader threads onto one binary stream."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def write_line(self, data):
+        with self._lock:
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass  # our own stdout went away: keep draining the child anyway
+
+
+class Child:
+    """A started process: its Popen, its stderr tail and its reader and waiter threads."""
+
+    def __init__(self, spec, popen, events, stdout, stderr):
+        self.spec = spec
+        self.popen = popen
+        self.pgid = popen.pid  # start_new_session: the child leads its own group
+        self.tail = collections.deque(maxlen=TAIL_LINES)
+        self.status = None
+        prefix = spec.prefix.encode()
+        self._threads = [
+            threading.Thread(target=self._pump, args=(popen.stdout, stdout, prefix, None), daemon=True),
+            threading.Thread(target=self._pump, args=(popen.stderr, stderr, prefix, self.tail), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        threading.Thread(target=self._wait, args=(events,), daemon=True).start()
+
+    @staticmethod
+    def _pump(pipe, out, prefix, tail):
+        for line in iter(pipe.readline, b""):
+            out.write_line(prefix + line if prefix else line)
+            if tail is not None:
+                tail.append(line[:MAX_LINE].decode("utf-8", "replace").rstrip("\n"))
+        pipe.close()
+
+    def _wait(self, events):
+        status = exit_status(self.popen.wait())
+        self.status = status
+        events.put(Event("exit", role=self.spec.role, status=status, extra={"child": self}))
+
+    def drain(self, timeout):
+        """Wait (bounded) until the output threads have copied everything the child wrote."""
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def result(self, host, note=""):
+        return JobResult(self.spec.role, host, self.status if self.status is not None else -1,
+                         tuple(self.tail), note)
+
+
+def _signal_group(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _children_of(pid):
+    """Direct children of ``pid`` from /proc (orphans re-parented to us included)."""
+    found = []
+    try:
+        tasks = os.listdir("/proc/{}/task".format(pid))
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open("/proc/{}/task/{}/children".format(pid, tid)) as f:
+                found.extend(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return found
+
+
+def become_subreaper():
+    """Ask Linux to re-parent our orphaned descendants to us, so none can outlive the launcher."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+class Supervisor:
+    """Runs the processes of one host and stops them all, with one grace period."""
+
+    def __init__(self, host, grace=10.0, stdout=None, stderr=None):
+        self.host = host
+        self.grace = grace
+        self.events = queue.Queue()
+        self.children = []
+        self._stdout = _Output(stdout or sys.stdout.buffer)
+        self._stderr = _Output(stderr or sys.stderr.buffer)
+
+    def start(self, spec):
+        """Start ``spec`` in its own session, output piped to our reader threads."""
+        popen = subprocess.Popen(
+            list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        child = Child(spec, popen, self.events, self._stdout, self._stderr)
+        self.children.append(child)
+        return child
+
+    def post(self, event):
+        """For other threads (the cross-host channel): put an event in the loop's queue."""
+        self.events.put(event)
+
+    def next_event(self, timeout=None):
+        """The next event, or None after ``timeout`` seconds. Signals interrupt the wait."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if step <= 0:
+                return None
+            try:
+                return self.events.get(timeout=step)
+            except queue.Empty:
+                continue
+
+    def run_one(self, spec):
+        """Run ``spec`` to its end, streaming its output -> its ``JobResult``."""
+        child = self.start(spec)
+        while True:
+            event = self.next_event()
+            if event is not None and event.kind == "exit" and event.extra.get("child") is child:
+                break
+        _signal_group(child.pgid, signal.SIGKILL)  # leftovers of a finished helper process
+        child.drain(2.0)
+        return child.result(self.host)
+
+    def run(self, specs, linger=60.0):
+        """Run this host's processes; the worker (last spec) decides. -> list of ``JobResult``.
+
+        The list is empty when the job succeeded; otherwise its first entry is the root cause.
+        A parameter-server role that exits before the worker is done ends the job. Once the
+        worker has succeeded, the roles get ``linger`` seconds to exit by themselves (they do once
+        every worker of the job has finalised), then they are stopped."""
+        for spec in specs:
+            self.start(spec)
+        roles = {c for c in self.children if c.spec.role in (SCHEDULER, SERVER)}
+        worker_done = False
+        deadline = None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            event = self.next_event(timeout)
+            if event is None:  # roles still up after the worker finished and the linger expired
+                log.warning("%s still running %.0f s after the worker finished: stopping them",
+                            ", ".join(sorted(c.spec.role for c in roles if c.status is None)), linger)
+                return []
+            if event.kind != "exit":
+                if event.result is not None:
+                    return [event.result]
+                continue
+            child = event.extra["child"]
+            if child not in self.children:
+                continue
+            child.drain(1.0)
+            if child.spec.role == WORKER:
+                if child.status != 0:
+                    return [child.result(self.host)]
+                worker_done = True
+                deadline = time.monotonic() + linger
+            elif child in roles:
+                if not worker_done:
+                    return [child.result(self.host, "it exited before the worker finished")]
+                if child.status != 0:
+                    return [child.result(self.host)]
+            if worker_done and all(c.status is not None for c in roles):
+                return []
+
+    def alive(self):
+        return [c for c in self.children if c.status is None]
+
+    def stop(self, signum=signal.SIGTERM):
+        """Send ``signum`` to every group, SIGKILL what is left after the grace period, reap all.
+
+        Returns the number of seconds it took."""
+        began = time.monotonic()
+        groups = {c.pgid for c in self.children}
+        live = [g for g in groups if _signal_group(g, signum)]
+        live_orphans = self._orphans()
+        for pid in live_orphans:
+            _kill(pid, signum)
+        deadline = began + self.grace
+        while (live or live_orphans) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self._reap_orphans()
+            live = [g for g in live if _signal_group(g, 0)]
+            live_orphans = self._orphans()
+        for g in live:
+            log.warning("process group %d did not stop within %.0f s of %s: killing it", g, self.grace,
+                        signal.Signals(signum).name)
+            _signal_group(g, signal.SIGKILL)
+        for pid in self._orphans():
+            _kill(pid, signal.SIGKILL)
+        for c in self.children:
+            try:
+                c.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            c.drain(1.0)
+        self._reap_orphans(block=True)
+        return time.monotonic() - began
+
+    def _orphans(self):
+        """Processes re-parented to us that are not children we started (needs become_subreaper)."""
+        ours = {c.popen.pid for c in self.children}
+        return [p for p in _children_of(os.getpid()) if p not in ours and not _is_zombie(p)]
+
+    def _reap_orphans(self, block=False):
+        ours = {c.popen.pid for c in self.children}
+        for pid in _children_of(os.getpid()):
+            if pid in ours:
+                continue
+            try:
+                os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _kill(pid, signum):
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/{}/stat".format(pid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
