@@ -1,0 +1,72 @@
+import pytest
+
+from mx_training_toolkit.errors import ConfigError, HostResolutionError
+from mx_training_toolkit.network import parse_address_map, wait_for_hosts
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def resolver(table, appear_after=None):
+    """Resolve from ``table``; a host in ``appear_after`` resolves only after that many calls."""
+    calls = {}
+
+    def resolve(host):
+        calls[host] = calls.get(host, 0) + 1
+        if host in (appear_after or {}) and calls[host] <= appear_after[host]:
+            raise OSError("not yet")
+        if host not in table:
+            raise OSError("unknown host")
+        return table[host]
+    return resolve
+
+
+def test_resolves_at_once_without_sleeping():
+    fake = FakeClock()
+    out = wait_for_hosts(["a", "b"], {}, 10, resolver({"a": "10.0.0.1", "b": "10.0.0.2"}), fake.sleep, fake.clock)
+    assert out == {"a": "10.0.0.1", "b": "10.0.0.2"}
+    assert fake.sleeps == []
+
+
+def test_address_map_wins_over_dns():
+    fake = FakeClock()
+    out = wait_for_hosts(["a"], {"a": "127.0.0.2"}, 10, resolver({}), fake.sleep, fake.clock)
+    assert out == {"a": "127.0.0.2"}
+
+
+def test_backoff_until_a_late_host_resolves():
+    fake = FakeClock()
+    out = wait_for_hosts(["a", "b"], {}, 60, resolver({"a": "1.1.1.1", "b": "2.2.2.2"}, {"b": 4}),
+                         fake.sleep, fake.clock)
+    assert out["b"] == "2.2.2.2"
+    assert fake.sleeps == [0.1, 0.2, 0.4, 0.8]
+
+
+def test_bounded_wait_names_the_missing_host():
+    fake = FakeClock()
+    with pytest.raises(HostResolutionError) as info:
+        wait_for_hosts(["a", "ghost"], {}, 20, resolver({"a": "1.1.1.1"}), fake.sleep, fake.clock)
+    assert "ghost" in str(info.value) and "20 s" in str(info.value)
+    assert fake.now == pytest.approx(20)
+    assert max(fake.sleeps) == 5.0
+
+
+@pytest.mark.parametrize("text,expected", [("", {}), ('{"algo-1": "127.0.0.2"}', {"algo-1": "127.0.0.2"})])
+def test_parse_address_map(text, expected):
+    assert parse_address_map(text) == expected
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"a": 1}'])
+def test_parse_address_map_rejects(text):
+    with pytest.raises(ConfigError):
+        parse_address_map(text)
