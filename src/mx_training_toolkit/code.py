@@ -1,12 +1,15 @@
 """Put the user's code in place (safe extraction), install its requirements, decide how to run it."""
 
 import ast
+import errno
 import logging
+import lzma
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -41,7 +44,7 @@ def detect_legacy(source: str, filename: str = "<script>") -> Tuple[bool, str]:
     """
     try:
         tree = ast.parse(source, filename)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False, "{} does not parse; running it as a script so Python reports the error".format(filename)
     has_train = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "train" for n in tree.body)
     has_guard = any(_is_main_guard(n) for n in tree.body)
@@ -56,41 +59,123 @@ def detect_legacy(source: str, filename: str = "<script>") -> Tuple[bool, str]:
 # ---- getting the code -------------------------------------------------------------------------
 
 
-def _check_member(member, root):
-    """Refuse a tar member that would land outside ``root`` or is not a plain file, dir or link."""
-    name = member.name
-    if os.path.isabs(name) or name.startswith("/"):
-        raise CodeDownloadError("the code archive has an absolute path: {!r}".format(name))
-    if ".." in name.replace("\\", "/").split("/"):
-        raise CodeDownloadError("the code archive has a path with '..': {!r}".format(name))
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        raise CodeDownloadError("the code archive has a special file (device or fifo): {!r}".format(name))
-    if member.issym() or member.islnk():
-        target = member.linkname
-        base = root if member.islnk() else os.path.dirname(os.path.join(root, name))
-        resolved = os.path.realpath(os.path.join(base, target))
-        if os.path.isabs(target) or not (resolved == root or resolved.startswith(root + os.sep)):
-            raise CodeDownloadError(
-                "the code archive has a link that points out of the code: {!r} -> {!r}".format(name, target))
+class _UnsafeArchive(CodeDownloadError):
+    pass
+
+
+def _parts(name):
+    """The path components of an archive member name ('./a//b' -> ('a', 'b')); refuses escapes."""
+    if name.startswith("/") or os.path.isabs(name):
+        raise _UnsafeArchive("the code archive has an absolute path: {!r}".format(name))
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise _UnsafeArchive("the code archive has a path with '..': {!r}".format(name))
+    return parts
+
+
+def _resolve(start_dir, target, links, name, depth=0):
+    """Follow the link ``target`` from ``start_dir`` (components) through the archive's own links.
+
+    Returns the components it ends at; raises if any step leaves the tree. Resolving through the
+    archive's links (not just the text) catches chains such as ``a -> .`` plus ``b -> a/..``."""
+    if depth > 40:
+        raise _UnsafeArchive("the code archive has a link loop at {!r}".format(name))
+    if target.startswith("/"):
+        raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
+                             .format(name, target))
+    where = list(start_dir)
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not where:
+                raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
+                                     .format(name, target))
+            where.pop()
+            continue
+        where.append(part)
+        inner = links.get(tuple(where))
+        if inner is not None:
+            where = list(_resolve(where[:-1], inner, links, name, depth + 1))
+    return tuple(where)
+
+
+def _check_members(members):
+    """Refuse an archive that could write outside its tree; return ``[(member, parts)]`` to extract."""
+    plan = []
+    links = {}  # symlink components -> target
+    for member in members:
+        parts = _parts(member.name)
+        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            raise _UnsafeArchive("the code archive has a special file (device or fifo): {!r}".format(member.name))
+        if not parts:
+            continue  # the archive's root ("./")
+        if member.issym():
+            links[parts] = member.linkname
+        plan.append((member, parts))
+    files = set()
+    for member, parts in plan:
+        for i in range(1, len(parts)):
+            if parts[:i] in links:  # extracting it would write through a symlink
+                raise _UnsafeArchive("the code archive has {!r} below the symlink {!r}"
+                                     .format(member.name, "/".join(parts[:i])))
+        if member.issym():
+            _resolve(parts[:-1], member.linkname, links, member.name)
+        elif member.islnk():
+            target = _parts(member.linkname)
+            if target not in files:  # tar only links to a file stored before the link
+                raise _UnsafeArchive("the code archive has a hard link to a file outside it: {!r} -> {!r}"
+                                     .format(member.name, member.linkname))
+        if member.isfile() or member.islnk():
+            files.add(parts)
+        else:
+            files.discard(parts)
+    return plan
+
+
+def _replace(path):
+    """Make room for a new entry at ``path``: an earlier file or link of the same name goes."""
+    if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path)):
+        os.unlink(path)
+
+
+def _extract(tar, plan, root):
+    for member, parts in plan:
+        path = os.path.join(root, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # its parents are plain directories (checked)
+        if member.isdir():
+            _replace(path)
+            os.makedirs(path, exist_ok=True)
+        elif member.issym():
+            _replace(path)
+            os.symlink(member.linkname, path)
+        else:  # a file, or a hard link (the data of the earlier file it names)
+            _replace(path)
+            mode = 0o755 if member.mode & 0o111 else 0o644
+            source = tar.extractfile(member)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out)
+            os.utime(path, (member.mtime, member.mtime))
 
 
 def extract_tarball(archive, dest):
-    """Extract ``archive`` into the empty directory ``dest``, refusing unsafe members."""
+    """Extract ``archive`` into the empty directory ``dest``.
+
+    Refuses (``CodeDownloadError``) absolute paths, ``..``, links that lead out of the tree, files
+    below a link, and device files; nothing is written through a link."""
     root = os.path.realpath(dest)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member, root)
-            for member in members:
-                tar.extract(member, root, set_attrs=not member.issym())
+            plan = _check_members(tar.getmembers())
+            _extract(tar, plan, root)
     except CodeDownloadError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as e:
         raise CodeDownloadError("cannot read the code archive {}: {}".format(archive, e)) from e
 
 
-def _download_s3(url, dest_file, environ):
+def _download_s3(url, dest_file, environ, region=None):
     try:
         import boto3  # only here: importing boto3 costs time and memory
     except ImportError as e:
@@ -101,24 +186,25 @@ def _download_s3(url, dest_file, environ):
         raise CodeDownloadError("sagemaker_submit_directory {!r} is not an s3://bucket/key URL".format(url))
     endpoint = environ.get(S3_ENDPOINT_ENV) or None
     try:
-        client = boto3.client("s3", endpoint_url=endpoint)
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=region)
         client.download_file(bucket, key, dest_file)
     except Exception as e:  # botocore raises many unrelated types; all mean "not downloaded"
         raise CodeDownloadError("cannot download {}: {}".format(url, e)) from e
 
 
-def fetch(submit_directory, staging, environ):
+def fetch(submit_directory, staging, environ, region=None):
     """Put the code named by ``submit_directory`` into the empty directory ``staging``."""
     source = submit_directory
     if source.startswith("file://"):
         source = source[len("file://"):]
     if source.startswith("s3://"):
-        archive = os.path.join(os.path.dirname(staging), "sourcedir.tar.gz")
-        _download_s3(source, archive, environ)
+        archive = staging + ".tar.gz"  # beside the staging dir, so as unique as it is
         try:
+            _download_s3(source, archive, environ, region)
             extract_tarball(archive, staging)
         finally:
-            os.unlink(archive)
+            if os.path.lexists(archive):
+                os.unlink(archive)
         return
     if "://" in source:
         raise CodeDownloadError("sagemaker_submit_directory {!r}: unsupported URL scheme".format(submit_directory))
@@ -140,6 +226,47 @@ def _same_dir(a, b):
         return False
 
 
+def _conflict(staging, code_dir):
+    """The first path where the new code and what ``code/`` holds cannot merge (a file where the
+    other has a directory, or an existing link to a directory), or None: checked before copying so
+    that a failed copy never leaves ``code/`` half-changed."""
+    for dirpath, dirnames, filenames in os.walk(staging):
+        rel = os.path.relpath(dirpath, staging)
+        for name in dirnames + filenames:
+            new = os.path.join(dirpath, name)
+            old = os.path.normpath(os.path.join(code_dir, rel, name))
+            if not os.path.lexists(old):
+                continue
+            new_is_dir = os.path.isdir(new) and not os.path.islink(new)
+            old_is_dir = os.path.isdir(old) and not os.path.islink(old)
+            if new_is_dir != old_is_dir:
+                return os.path.relpath(old, code_dir)
+    return None
+
+
+def _merge(staging, code_dir):
+    """Move the new code into ``code/``: each file or link replaces one of the same name (the
+    link itself, never what it points to); directories merge."""
+    for dirpath, dirnames, filenames in os.walk(staging):
+        target = os.path.normpath(os.path.join(code_dir, os.path.relpath(dirpath, staging)))
+        os.makedirs(target, exist_ok=True)
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if d not in links]
+        for name in filenames + links:
+            src, dst = os.path.join(dirpath, name), os.path.join(target, name)
+            try:
+                os.replace(src, dst)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                if os.path.lexists(dst):  # code/ is another file system: copy instead
+                    os.unlink(dst)
+                if os.path.islink(src):
+                    os.symlink(os.readlink(src), dst)
+                else:
+                    shutil.copy2(src, dst)
+
+
 def put_in_place(config, environ):
     """Get the code into ``code/``; the directory changes only once the whole download succeeded."""
     code_dir = config.paths.code_dir
@@ -155,11 +282,17 @@ def put_in_place(config, environ):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".code-download-", dir=parent)
     try:
-        fetch(submit, staging, environ)
+        fetch(submit, staging, environ, config.region)
         if not os.listdir(staging):
             raise CodeDownloadError("sagemaker_submit_directory {!r} holds no files".format(submit))
-        os.makedirs(code_dir, exist_ok=True)
-        shutil.copytree(staging, code_dir, symlinks=True, dirs_exist_ok=True)
+        clash = _conflict(staging, code_dir) if existing else None
+        if clash is not None:
+            raise CodeDownloadError("the code from {} cannot be copied over {}: {!r} is a {} there".format(
+                submit, code_dir, clash, "directory" if os.path.isdir(os.path.join(code_dir, clash)) else "file"))
+        try:
+            _merge(staging, code_dir)
+        except (OSError, shutil.Error) as e:
+            raise CodeDownloadError("cannot copy the code from {} into {}: {}".format(submit, code_dir, e)) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("code: downloaded %s into %s", submit, code_dir)
@@ -170,19 +303,40 @@ def put_in_place(config, environ):
 
 @dataclass(frozen=True)
 class UserCode:
-    """What the worker process runs: ``argv`` (user arguments included) and the mode."""
+    """How the worker runs the user's code: ``kind`` is "script" (``python FILE``), "module"
+    (``python -m MODULE``, the code has a setup.py), "legacy" (our runner imports it and calls
+    ``train()``) or "executable" (run directly)."""
 
-    argv: Tuple[str, ...]
-    legacy: bool
+    kind: str
+    target: str
+    args: Tuple[str, ...]
     mode_reason: str
     requirements: bool  # a requirements.txt is present
     is_package: bool  # a setup.py is present
 
+    @property
+    def legacy(self):
+        return self.kind == "legacy"
+
+    def argv(self, python=sys.executable, record_status=False):
+        """The worker's argv. ``record_status`` runs Python code through our runner, which
+        records the real exit status (MXNet's distributed shutdown replaces it with 0)."""
+        if self.kind == "legacy":
+            return (python, "-m", LEGACY_RUNNER)
+        if self.kind == "executable":
+            return (os.path.join(".", self.target),) + self.args
+        if record_status:
+            lead = ("--module", self.target) if self.kind == "module" else (self.target,)
+            return (python, "-m", SCRIPT_RUNNER) + lead + self.args
+        lead = ("-m", self.target) if self.kind == "module" else (self.target,)
+        return (python,) + lead + self.args
+
 
 LEGACY_RUNNER = "mx_training_toolkit.legacy"
+SCRIPT_RUNNER = "mx_training_toolkit.runner"
 
 
-def describe(config, user_args, python=sys.executable):
+def describe(config, user_args):
     """Look at the code in ``code/`` and decide the worker's argv and mode. Reads files, runs nothing."""
     code_dir = config.paths.code_dir
     entry = config.user_entry_point
@@ -194,8 +348,12 @@ def describe(config, user_args, python=sys.executable):
                           .format(entry, code_dir))
     legacy, reason = False, "{} is not a Python file".format(entry)
     if entry.endswith(".py"):
-        with open(path, "rb") as f:
-            source = f.read()
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError as e:
+            raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which cannot be read "
+                              "({})".format(entry, e.strerror or e)) from e
         legacy, reason = detect_legacy(source, entry)
     if config.legacy_mode is not None:
         legacy = config.legacy_mode
@@ -204,14 +362,15 @@ def describe(config, user_args, python=sys.executable):
             raise ConfigError("hyperparameters.json: field 'sagemaker_mxnet_legacy_mode' is true but {!r} "
                               "is not a Python file".format(entry))
     if legacy:
-        argv = (python, "-m", LEGACY_RUNNER)
+        kind, target = "legacy", entry
     elif is_package and entry.endswith(".py"):
-        argv = (python, "-m", config.module_name.replace("/", ".")) + tuple(user_args)
+        kind, target = "module", config.module_name.replace("/", ".")
     elif entry.endswith(".py"):
-        argv = (python, entry) + tuple(user_args)
+        kind, target = "script", entry
     else:
-        argv = (os.path.join(".", entry),) + tuple(user_args)
-    return UserCode(argv=argv, legacy=legacy, mode_reason=reason, requirements=requirements, is_package=is_package)
+        kind, target = "executable", entry
+    return UserCode(kind=kind, target=target, args=tuple(user_args), mode_reason=reason,
+                    requirements=requirements, is_package=is_package)
 
 
 def install_commands(user_code, python=sys.executable):

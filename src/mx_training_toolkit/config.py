@@ -132,22 +132,53 @@ def _read_json(path, what, default):
     except OSError as e:
         raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Windows editors) is harmless
     except UnicodeDecodeError as e:
         raise ConfigError("{}: not valid UTF-8 (byte {})".format(name, e.start)) from e
     except ValueError as e:
         raise ConfigError("{}: invalid JSON: {}".format(name, e)) from e
+    except RecursionError:
+        raise ConfigError("{}: invalid JSON: nested too deeply".format(name)) from None
     if not isinstance(data, dict):
         raise ConfigError("{}: expected a JSON object ({}), got {}".format(name, what, type(data).__name__))
     return data
 
 
+def _bad_text(value):
+    """Why ``value`` (any JSON value) holds a string no argv, environment or file can carry, else None."""
+    stack = [value]
+    while stack:  # not recursive: JSON may nest as deep as the parser allows
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character (\\u0000)"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "an unpaired surrogate (\\ud800-\\udfff)"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _check_text(mapping, file):
+    """Refuse a top-level field whose name or value holds a NUL or an unpaired surrogate."""
+    for key, value in mapping.items():
+        why = _bad_text(key) or _bad_text(value)
+        if why:
+            raise ConfigError("{}: field {!r} contains {}".format(file, key, why))
+
+
 def _int_field(value, file, key, minimum=None, maximum=None):
-    if isinstance(value, bool):
-        value = None
     try:
-        number = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            number = None
+        else:
+            number = int(value)
+    except (TypeError, ValueError, OverflowError):
         number = None
     if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         bounds = ""
@@ -199,11 +230,14 @@ def _resource(resource):
 def _channels(input_data_config, paths):
     file = "inputdataconfig.json"
     for name, spec in input_data_config.items():
-        if not name or "/" in name or name in (".", ".."):
+        if not name or "/" in name or "=" in name or name in (".", ".."):
             raise ConfigError("{}: {!r} is not a valid channel name".format(file, name))
         if not isinstance(spec, dict):
             raise ConfigError("{}: channel {!r} must be a JSON object, got {!r}".format(file, name, spec))
         mode = spec.get("TrainingInputMode", "File")
+        if not isinstance(mode, str):
+            raise ConfigError("{}: field 'TrainingInputMode' of channel {!r} must be a string, got {!r}"
+                              .format(file, name, mode))
         if mode == "File" and not os.path.isdir(paths.channel_dir(name)):
             raise ConfigError(
                 "{}: channel {!r} has no data directory {}".format(file, name, paths.channel_dir(name))
@@ -221,13 +255,20 @@ def load(base_dir, environ):
     raw_hps = _read_json(paths.hyperparameters_file, "hyperparameter names to values", {})
     resource = _read_json(paths.resource_config_file, "the hosts of the job", {})
     input_data = _read_json(paths.input_data_config_file, "channel names to their settings", {})
+    file = "hyperparameters.json"
     for key in raw_hps:
         if not key:
-            raise ConfigError("hyperparameters.json: an empty hyperparameter name")
+            raise ConfigError("{}: an empty hyperparameter name".format(file))
+    _check_text(resource, "resourceconfig.json")
+    _check_text(input_data, "inputdataconfig.json")
 
     decoded = hp.decode(raw_hps)
+    _check_text(decoded, file)
     user, reserved = hp.split(decoded)
-    file = "hyperparameters.json"
+    for key in user:
+        if "=" in key:  # it becomes the environment variable SM_HP_<KEY>
+            raise ConfigError("{}: hyperparameter name {!r} contains '=', which no environment variable name "
+                              "may".format(file, key))
 
     entry_point = reserved.get("sagemaker_program", environ.get(PROGRAM_ENV))
     if entry_point is None:

@@ -13,6 +13,7 @@ TITLES = {
     "user script": "User script failed",
     "parameter server": "Parameter server failed",
     "stopped": "Job stopped",
+    "peer host": "Another host of the job failed",
     "internal error": "Internal error",
 }
 

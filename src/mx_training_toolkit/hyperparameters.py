@@ -30,7 +30,7 @@ def decode(raw):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply for the parser
                 pass
         decoded[key] = value
     return decoded
@@ -53,9 +53,10 @@ def framework_params(reserved):
 
 
 def render_value(value):
-    """Render one value the way the reference does: ``str()``, except dicts as ``k1=v1,k2=v2``."""
+    """Render one value the way the reference does: ``str()``, except dicts as ``k1=v1,k2=v2``
+    (sorted by key)."""
     if isinstance(value, dict):
-        return ",".join("{}={}".format(k, v) for k, v in value.items())
+        return ",".join("{}={}".format(k, value[k]) for k in sorted(value))
     return str(value)
 
 

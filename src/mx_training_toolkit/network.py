@@ -48,7 +48,7 @@ def wait_for_hosts(hosts, address_map, timeout, resolve=resolve_ipv4, sleep=time
                 continue
             try:
                 addresses[host] = resolve(host)
-            except (OSError, UnicodeError):
+            except (OSError, ValueError):  # ValueError: UnicodeError (a label too long), NUL
                 missing.append(host)
         if not missing:
             if attempt > 1:

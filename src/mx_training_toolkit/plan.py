@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Mapping, Tuple
 
+from .runner import STATUS_FILE_ENV
 from .supervisor import SCHEDULER, SERVER, WORKER, ProcessSpec
 
 # ps-lite's environment (MXNet's kvstore parameter server).
@@ -56,13 +57,19 @@ def uses_parameter_server(config, legacy):
     return config.parameter_server_enabled or (legacy and len(config.hosts) > 1)
 
 
-def plan_job(config, base_env: Mapping[str, str], worker_argv, legacy, addresses: Mapping[str, str],
-             python) -> LaunchPlan:
+def coordinator_port(config):
+    """The launchers' own channel listens on the first host at _ps_port + 1."""
+    return config.ps_port + 1 if config.ps_port < 65535 else config.ps_port - 1
+
+
+def plan_job(config, base_env: Mapping[str, str], user_code, addresses: Mapping[str, str], python,
+             status_file=None) -> LaunchPlan:
     """Describe this host's processes. ``base_env`` is the whole environment every process gets
-    (inherited variables plus SM_*); ``worker_argv`` runs the user's code."""
+    (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
+    ``status_file`` is where a parameter-server worker records its real exit status."""
     cwd = config.paths.code_dir
-    if not uses_parameter_server(config, legacy):
-        return LaunchPlan((ProcessSpec(WORKER, tuple(worker_argv), dict(base_env), cwd),), False)
+    if not uses_parameter_server(config, user_code.legacy):
+        return LaunchPlan((ProcessSpec(WORKER, user_code.argv(python), dict(base_env), cwd),), False)
     specs = []
     roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]
     for role in roles:
@@ -72,5 +79,8 @@ def plan_job(config, base_env: Mapping[str, str], worker_argv, legacy, addresses
         specs.append(ProcessSpec(role, (python, "-c", ROLE_SNIPPET), env, cwd, prefix))
     env = dict(base_env)
     env.update(ps_env(config, addresses, WORKER))
-    specs.append(ProcessSpec(WORKER, tuple(worker_argv), env, cwd))
+    if status_file:
+        env[STATUS_FILE_ENV] = status_file
+    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=True), env, cwd,
+                             status_file=status_file))
     return LaunchPlan(tuple(specs), True)

@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Tuple
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 60
+EARLY_EXIT_GRACE = 10.0  # seconds a role may precede the workers in exiting 0
 MAX_LINE = 4000
 WORKER = "worker"
 SCHEDULER = "scheduler"
@@ -35,6 +36,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     cwd: str
     prefix: str = ""  # put before each output line ("" for the user script)
+    status_file: Optional[str] = None  # where the child records its real exit status (see runner.py)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class Child:
 
     def _wait(self, events):
         status = exit_status(self.popen.wait())
+        if status == 0 and self.spec.status_file:
+            status = _recorded_status(self.spec.status_file)
         self.status = status
         events.put(Event("exit", role=self.spec.role, status=status, extra={"child": self}))
 
@@ -138,6 +142,15 @@ class Child:
     def result(self, host, note=""):
         return JobResult(self.spec.role, host, self.status if self.status is not None else -1,
                          tuple(self.tail), note)
+
+
+def _recorded_status(path):
+    """The status a child recorded before MXNet's shutdown could replace it (0 if none)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _signal_group(pgid, signum):
@@ -223,45 +236,61 @@ class Supervisor:
         child.drain(2.0)
         return child.result(self.host)
 
-    def run(self, specs, linger=60.0):
+    def run(self, specs, linger=60.0, channel=None):
         """Run this host's processes; the worker (last spec) decides. -> list of ``JobResult``.
 
         The list is empty when the job succeeded; otherwise its first entry is the root cause.
-        A parameter-server role that exits before the worker is done ends the job. Once the
-        worker has succeeded, the roles get ``linger`` seconds to exit by themselves (they do once
-        every worker of the job has finalised), then they are stopped."""
+        A parameter-server role that exits before the job's workers are done ends the job, and
+        so does a failure reported by another host through ``channel``. Once every worker is
+        done, the roles get ``linger`` seconds to exit by themselves, then they are stopped."""
         for spec in specs:
             self.start(spec)
-        roles = {c for c in self.children if c.spec.role in (SCHEDULER, SERVER)}
+        roles = [c for c in self.children if c.spec.role in (SCHEDULER, SERVER)]
         worker_done = False
-        deadline = None
+        all_done = channel is None  # every worker of the job (not only ours) has finished
+        early = None  # a role that exited 0 before the workers were done: they may be finishing too
+        early_deadline = linger_deadline = None
         while True:
+            finished = worker_done and all_done
+            if finished and all(c.status is not None for c in roles):
+                return []
+            if finished and linger_deadline is None:
+                linger_deadline = time.monotonic() + linger
+            if early is not None and early_deadline is None:
+                early_deadline = time.monotonic() + EARLY_EXIT_GRACE
+            deadline = linger_deadline if finished else early_deadline
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             event = self.next_event(timeout)
-            if event is None:  # roles still up after the worker finished and the linger expired
-                log.warning("%s still running %.0f s after the worker finished: stopping them",
-                            ", ".join(sorted(c.spec.role for c in roles if c.status is None)), linger)
+            if event is None:
+                if not finished:
+                    return self._fail(channel, early.result(self.host, "it exited before the workers finished"))
+                log.warning("%s still running %.0f s after the workers finished: stopping them",
+                            ", ".join(c.spec.role for c in roles if c.status is None), linger)
                 return []
-            if event.kind != "exit":
-                if event.result is not None:
-                    return [event.result]
-                continue
-            child = event.extra["child"]
-            if child not in self.children:
-                continue
-            child.drain(1.0)
-            if child.spec.role == WORKER:
+            if event.kind == "peer-failed":
+                return [event.result]
+            if event.kind == "all-done":
+                all_done = True
+            elif event.kind == "exit":
+                child = event.extra["child"]
+                if child not in self.children:
+                    continue
+                child.drain(1.0)
                 if child.status != 0:
-                    return [child.result(self.host)]
-                worker_done = True
-                deadline = time.monotonic() + linger
-            elif child in roles:
-                if not worker_done:
-                    return [child.result(self.host, "it exited before the worker finished")]
-                if child.status != 0:
-                    return [child.result(self.host)]
-            if worker_done and all(c.status is not None for c in roles):
-                return []
+                    note = "" if child.spec.role == WORKER or finished else "it exited before the workers finished"
+                    return self._fail(channel, child.result(self.host, note))
+                if child.spec.role == WORKER:
+                    worker_done = True
+                    if channel is not None:
+                        channel.worker_done()
+                elif not finished and early is None:
+                    early = child
+
+    @staticmethod
+    def _fail(channel, result):
+        if channel is not None:
+            channel.fail(result)
+        return [result]
 
     def alive(self):
         return [c for c in self.children if c.status is None]

@@ -4,17 +4,20 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 
+from . import channel as channel_mod
 from . import code, config, environment, network, plan
 from .errors import EXIT_INTERNAL, PipInstallError, ToolkitError, Terminated, UserScriptError
 from .failure import clear_stale, write_failure, write_success
-from .supervisor import Supervisor, become_subreaper, describe_status, WORKER
+from .supervisor import SCHEDULER, SERVER, WORKER, Supervisor, become_subreaper, describe_status
 
 log = logging.getLogger("mx_training_toolkit")
 
 STOP_GRACE_ENV = "MX_TRAINING_STOP_GRACE_SECONDS"
 HOST_WAIT_ENV = "MX_TRAINING_HOST_WAIT_SECONDS"
+LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Settings:
     base_dir: str
     stop_grace: float
     host_wait: float
+    linger: float
     address_map: dict
 
     @classmethod
@@ -32,6 +36,7 @@ class Settings:
             base_dir=config.base_dir_from(environ),
             stop_grace=_seconds(environ, STOP_GRACE_ENV, 10.0),
             host_wait=_seconds(environ, HOST_WAIT_ENV, 300.0),
+            linger=_seconds(environ, LINGER_ENV, 60.0),
             address_map=network.parse_address_map(environ.get(network.HOST_ADDRESSES_ENV, "")),
         )
 
@@ -63,7 +68,7 @@ def prepare(settings, environ):
     code.put_in_place(cfg, environ)
     user_code = code.describe(cfg, env.user_args())
     log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
-    if user_code.argv[0] != sys.executable:
+    if user_code.kind == "executable":
         code.make_executable(cfg)
     return env, user_code
 
@@ -85,6 +90,7 @@ def _tail_text(what, tail):
 def run_job(settings, environ, supervisor):
     env, user_code = prepare(settings, environ)
     cfg = env.config
+    supervisor.host = cfg.current_host
     process_env = environment.with_pythonpath({**environ, **env.to_env_vars()}, environ.get("PYTHONPATH"))
     install(supervisor, env, user_code, process_env)
     ps = plan.uses_parameter_server(cfg, user_code.legacy)
@@ -92,24 +98,50 @@ def run_job(settings, environ, supervisor):
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
     else:
         addresses = {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
-    launch = plan.plan_job(cfg, process_env, user_code.argv, user_code.legacy, addresses, sys.executable)
-    log.info("run: %s", " ".join(launch.worker.argv))
-    results = supervisor.run(launch.specs)
-    failure = next((r for r in results if not r.ok), None)
-    if failure is not None:
-        raise _failure_error(failure, cfg, ps)
+    if ps and cfg.is_scheduler_host:
+        channel_mod.check_port_free(cfg.ps_port, cfg.current_host)
+    channel = open_channel(settings, cfg, addresses, supervisor) if len(cfg.hosts) > 1 else None
+    with tempfile.TemporaryDirectory(prefix="mx-training-") as scratch:
+        launch = plan.plan_job(cfg, process_env, user_code, addresses, sys.executable,
+                               status_file=os.path.join(scratch, "worker-status") if ps else None)
+        log.info("run: %s%s", " ".join(launch.worker.argv),
+                 " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
+        try:
+            results = supervisor.run(launch.specs, settings.linger, channel)
+        finally:
+            if channel is not None:
+                channel.close()
+    if results:
+        raise _failure_error(results[0], cfg)
     return 0
 
 
-def _failure_error(result, cfg, ps):
-    who = cfg.user_entry_point if result.role == WORKER else "the {} process".format(result.role)
-    where = " on {}".format(result.host) if len(cfg.hosts) > 1 else ""
-    message = "{}{} {}{}".format(who, where, describe_status(result.status),
-                                 "; " + result.note if result.note else "")
-    error = UserScriptError(message, exit_code=result.status or 1,
+def open_channel(settings, cfg, addresses, supervisor):
+    """The cross-host channel: the first host listens, every other host connects to it."""
+    port = plan.coordinator_port(cfg)
+    first = cfg.hosts[0]
+    if cfg.is_scheduler_host:
+        bind = addresses[first] if settings.address_map else ""
+        return channel_mod.Coordinator(cfg.current_host, cfg.hosts, bind, port, supervisor.post,
+                                       settings.host_wait)
+    return channel_mod.Member(cfg.current_host, first, addresses[first], port, supervisor.post, settings.host_wait)
+
+
+def _failure_error(result, cfg):
+    if result.role == "launcher":
+        message = result.note
+    else:
+        who = cfg.user_entry_point if result.role == WORKER else "the {} process".format(result.role)
+        where = " on {}".format(result.host) if len(cfg.hosts) > 1 else ""
+        message = "{}{} {}{}".format(who, where, describe_status(result.status),
+                                     "; " + result.note if result.note else "")
+    local = result.host == cfg.current_host
+    error = UserScriptError(message, exit_code=(result.status or 1) if local else 1,
                             detail=_tail_text("its stderr", result.stderr_tail))
-    if result.role != WORKER:
+    if result.role in (SCHEDULER, SERVER):
         error.step = "parameter server"
+    elif result.role == "launcher":
+        error.step = "peer host"
     return error
 
 
@@ -168,3 +200,7 @@ def main(argv=None):
 def _write_failure(settings, environ, step, message, detail):
     base = settings.base_dir if settings else config.base_dir_from(environ)
     write_failure(config.Paths(base), step, message, detail)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The launchers' own channel between hosts of one job.
+
+ps-lite gives no signal when a process of the job dies: the other workers block forever inside
+kvstore calls. So every launcher keeps a TCP connection to the launcher on the first host (the
+coordinator). A failure anywhere, or a host that disappears, ends the job everywhere; and no
+host finishes before every worker of the job is done.
+
+Messages are JSON lines: ``hello``, ``worker-done``, ``failed`` and ``ping`` go to the coordinator;
+``all-done``, ``abort`` and ``ping`` come back. Events for the supervisor's loop are posted with
+``post(Event)``; ``Event.kind`` is ``"peer-failed"`` (``result`` names role, host and status) or
+``"all-done"``.
+"""
+
+import json
+import logging
+import socket
+import threading
+import time
+
+from .errors import ParameterServerError
+from .supervisor import Event, JobResult
+
+log = logging.getLogger(__name__)
+
+PING_EVERY = 1.0
+SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is gone
+
+
+def check_port_free(port, host):
+    """ps-lite's scheduler binds every interface at _ps_port: fail clearly if that port is taken."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as zmq does: TIME_WAIT is no conflict
+    try:
+        probe.bind(("", port))
+    except OSError as e:
+        raise ParameterServerError(
+            "port {} on {} is already in use, so the scheduler cannot start ({}); choose another with "
+            "the hyperparameter _ps_port (hyperparameters.json field '_ps_port')".format(
+                port, host, e.strerror or e)) from e
+    finally:
+        probe.close()
+
+
+def _send(sock, lock, message):
+    data = (json.dumps(message) + "\n").encode()
+    with lock:
+        try:
+            sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+
+def _lines(sock):
+    """Yield decoded messages from ``sock`` until it closes or stays silent too long."""
+    sock.settimeout(SILENCE_LIMIT)
+    buf = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                yield json.loads(line)
+            except ValueError:
+                log.warning("channel: ignoring a malformed message")
+
+
+def _result(message, note):
+    return JobResult(message.get("role", "launcher"), message.get("host", "?"), int(message.get("status", 1)),
+                     tuple(message.get("tail", ())), message.get("note", note))
+
+
+def _failure_message(result):
+    return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
+            "note": result.note, "tail": list(result.stderr_tail)[-20:]}
+
+
+class Coordinator:
+    """Runs on the first host: accepts every other host's launcher and relays outcomes."""
+
+    def __init__(self, host, hosts, bind_address, port, post, join_timeout):
+        self.host = host
+        self.expected = set(hosts) - {host}
+        self.post = post
+        self._lock = threading.Lock()
+        self._peers = {}  # host -> (socket, send lock)
+        self._done = set()
+        self._ended = False
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._server.bind((bind_address, port))
+        except OSError as e:
+            self._server.close()
+            raise ParameterServerError(
+                "the launchers' channel cannot listen on port {} on {} ({}); the port is _ps_port + 1 "
+                "(hyperparameters.json field '_ps_port')".format(port, host, e.strerror or e)) from e
+        self._server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._pinger, daemon=True).start()
+        timer = threading.Timer(join_timeout, self._check_joined, args=(join_timeout,))
+        timer.daemon = True
+        timer.start()
+
+    def _check_joined(self, waited):
+        with self._lock:
+            missing = sorted(self.expected - set(self._peers))
+        if missing:
+            self.fail(JobResult("launcher", ", ".join(missing), 1, (),
+                                "the launcher on {} did not connect within {:.0f} s".format(", ".join(missing), waited)))
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _addr = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        peer = None
+        lock = threading.Lock()
+        for message in _lines(sock):
+            kind = message.get("t")
+            if kind == "hello":
+                peer = message.get("host")
+                with self._lock:
+                    self._peers[peer] = (sock, lock)
+                log.info("channel: %s joined (%d of %d hosts)", peer, len(self._peers) + 1, len(self.expected) + 1)
+            elif kind == "worker-done":
+                self._worker_done(message.get("host"))
+            elif kind == "failed":
+                self.fail(_result(message, "failed"))
+        with self._lock:
+            finished = self._ended or peer in self._done and len(self._done) == len(self.expected) + 1
+        if not finished:
+            self.fail(JobResult("launcher", peer or "a host", 1, (),
+                                "the connection to the launcher on {} was lost (the host stopped or died)".format(
+                                    peer or "an unknown host")))
+
+    def _pinger(self):
+        while not self._ended:
+            self._broadcast({"t": "ping"})
+            time.sleep(PING_EVERY)
+
+    def _broadcast(self, message):
+        with self._lock:
+            peers = list(self._peers.values())
+        for sock, lock in peers:
+            _send(sock, lock, message)
+
+    def _worker_done(self, host):
+        with self._lock:
+            self._done.add(host)
+            complete = len(self._done) == len(self.expected) + 1
+        if complete:
+            log.info("channel: every worker of the job is done")
+            self._broadcast({"t": "all-done"})
+            self.post(Event("all-done"))
+
+    def worker_done(self):
+        """Our own worker finished successfully."""
+        self._worker_done(self.host)
+
+    def fail(self, result):
+        """A failure here or anywhere: tell every host once, and our own loop."""
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        message = _failure_message(result)
+        message["t"] = "abort"
+        self._broadcast(message)
+        self.post(Event("peer-failed", result=result) if result.host != self.host else Event("noop"))
+
+    def close(self):
+        self._ended = True
+        try:
+            self._server.close()
+        except OSError:
+            pass
+
+
+class Member:
+    """Runs on every other host: one connection to the coordinator."""
+
+    def __init__(self, host, coordinator_host, address, port, post, connect_timeout):
+        self.host = host
+        self.post = post
+        self._lock = threading.Lock()
+        self._ended = False
+        self._all_done = False
+        self._sock = self._connect(coordinator_host, address, port, connect_timeout)
+        _send(self._sock, self._lock, {"t": "hello", "host": host})
+        threading.Thread(target=self._listen, args=(coordinator_host,), daemon=True).start()
+        threading.Thread(target=self._pinger, daemon=True).start()
+
+    @staticmethod
+    def _connect(coordinator_host, address, port, timeout):
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            try:
+                return socket.create_connection((address, port), timeout=5)
+            except OSError as e:
+                if time.monotonic() >= deadline:
+                    raise ParameterServerError(
+                        "cannot reach the launcher on {} ({}:{}) within {:.0f} s: {}".format(
+                            coordinator_host, address, port, timeout, e.strerror or e)) from e
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _listen(self, coordinator_host):
+        for message in _lines(self._sock):
+            kind = message.get("t")
+            if kind == "all-done":
+                self._all_done = True
+                self.post(Event("all-done"))
+            elif kind == "abort":
+                self._ended = True
+                self.post(Event("peer-failed", result=_result(message, "failed")))
+                return
+        if not self._ended and not self._all_done:
+            self._ended = True
+            self.post(Event("peer-failed", result=JobResult(
+                "launcher", coordinator_host, 1, (),
+                "the connection to the launcher on {} was lost (the host stopped or died)".format(coordinator_host))))
+
+    def _pinger(self):
+        while not self._ended:
+            if not _send(self._sock, self._lock, {"t": "ping"}):
+                return
+            time.sleep(PING_EVERY)
+
+    def worker_done(self):
+        _send(self._sock, self._lock, {"t": "worker-done", "host": self.host})
+
+    def fail(self, result):
+        if self._ended:
+            return
+        self._ended = True
+        _send(self._sock, self._lock, _failure_message(result))
+
+    def close(self):
+        self._ended = True
+        try:
+            self._sock.close()
+        except OSError:
+            pass

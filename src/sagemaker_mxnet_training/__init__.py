@@ -1,0 +1,1 @@
+"""Old import path kept so scripts written for the reference images keep working."""

@@ -1,0 +1,5 @@
+"""Defines no train()."""
+
+
+def fit(**kwargs):
+    pass

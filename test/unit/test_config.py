@@ -1,0 +1,223 @@
+"""Reading and validating the three config files (CONTRACT sections 1 and 2)."""
+
+import json
+import os
+
+import pytest
+
+from mx_training_toolkit import config
+from mx_training_toolkit.errors import ConfigError
+
+HPS = "hyperparameters.json"
+RES = "resourceconfig.json"
+DATA = "inputdataconfig.json"
+PROGRAM = {"sagemaker_program": '"train.py"'}
+
+
+def make_base(tmp_path, files, channels=()):
+    """A base directory with the given config files: a dict is JSON-dumped, bytes/str written as they are."""
+    base = tmp_path / "ml"
+    cfg = base / "input" / "config"
+    cfg.mkdir(parents=True)
+    for name, content in files.items():
+        if isinstance(content, (dict, list)):
+            content = json.dumps(content)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        (cfg / name).write_bytes(content)
+    for channel in channels:
+        (base / "input" / "data" / channel).mkdir(parents=True)
+    return str(base)
+
+
+def load(tmp_path, files, environ=None, channels=()):
+    return config.load(make_base(tmp_path, files, channels), environ or {})
+
+
+def test_defaults_with_only_an_entry_point(tmp_path):
+    cfg = load(tmp_path, {HPS: PROGRAM})
+    assert cfg.user_entry_point == "train.py"
+    assert cfg.module_name == "train"
+    assert (cfg.current_host, cfg.hosts) == ("algo-1", ("algo-1",))
+    assert cfg.network_interface_name == "eth0"
+    assert cfg.current_instance_type == "local"
+    assert cfg.log_level == 20
+    assert cfg.ps_port == 8000 and cfg.ps_verbose == 0
+    assert cfg.parameter_server_enabled is False
+    assert cfg.legacy_mode is None
+    assert cfg.submit_directory is None
+    assert cfg.channels == ()
+    assert cfg.user_hyperparameters == {}
+    assert cfg.is_scheduler_host
+
+
+def test_a_full_job(tmp_path):
+    hps = {
+        "sagemaker_program": '"train.py"',
+        "sagemaker_submit_directory": '"s3://bucket/src.tar.gz"',
+        "sagemaker_container_log_level": "10",
+        "sagemaker_job_name": '"job-1"',
+        "sagemaker_region": '"eu-west-1"',
+        "sagemaker_parameter_server_enabled": "true",
+        "_ps_port": 9000,  # an int, not a string: accepted (the reference crashes)
+        "_ps_verbose": '"1"',
+        "epochs": "10",
+        "optimizer": "sgd",  # raw, not JSON-encoded
+    }
+    resource = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "ens5",
+                "current_instance_type": "ml.c5.xlarge"}
+    data = {"train": {"TrainingInputMode": "File"}, "eval": {}, "stream": {"TrainingInputMode": "Pipe"}}
+    cfg = load(tmp_path, {HPS: hps, RES: resource, DATA: data}, channels=("train", "eval"))
+    assert cfg.user_hyperparameters == {"epochs": 10, "optimizer": "sgd"}
+    assert cfg.reserved_hyperparameters["_ps_port"] == 9000
+    assert cfg.submit_directory == "s3://bucket/src.tar.gz"
+    assert (cfg.log_level, cfg.job_name, cfg.region) == (10, "job-1", "eu-west-1")
+    assert cfg.parameter_server_enabled is True
+    assert (cfg.ps_port, cfg.ps_verbose) == (9000, 1)
+    assert (cfg.current_host, cfg.hosts) == ("algo-2", ("algo-1", "algo-2"))
+    assert not cfg.is_scheduler_host
+    assert cfg.network_interface_name == "ens5"
+    assert cfg.current_instance_type == "ml.c5.xlarge"
+    assert cfg.channels == ("eval", "stream", "train")
+    assert cfg.paths.channel_dir("train") == os.path.join(cfg.paths.base, "input", "data", "train")
+
+
+@pytest.mark.parametrize(
+    "hps, environ, expected",
+    [
+        ({}, {"SAGEMAKER_PROGRAM": "env.py"}, ("env.py", None)),
+        (PROGRAM, {"SAGEMAKER_PROGRAM": "env.py"}, ("train.py", None)),  # the hyperparameter wins
+        ({}, {"SAGEMAKER_PROGRAM": "e.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/src"}, ("e.py", "/src")),
+        ({"sagemaker_program": "raw.py"}, {}, ("raw.py", None)),  # a raw (not JSON) string
+        ({"sagemaker_program": '"sub/dir/train.py"'}, {}, ("sub/dir/train.py", None)),
+    ],
+)
+def test_entry_point_and_submit_directory_sources(tmp_path, hps, environ, expected):
+    cfg = load(tmp_path, {HPS: hps}, environ)
+    assert (cfg.user_entry_point, cfg.submit_directory) == expected
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xef\xbb\xbf" + json.dumps(PROGRAM).encode(), json.dumps(PROGRAM, indent=2)],
+    ids=["utf8-bom", "indented"],
+)
+def test_harmless_formatting(tmp_path, content):
+    assert load(tmp_path, {HPS: content}).user_entry_point == "train.py"
+
+
+@pytest.mark.parametrize("legacy_raw, expected", [('"true"', True), ("false", False), ("1", True), ('""', None)])
+def test_legacy_mode_switch(tmp_path, legacy_raw, expected):
+    cfg = load(tmp_path, {HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": legacy_raw}})
+    assert cfg.legacy_mode is expected
+
+
+def test_missing_files_mean_defaults_but_entry_point_is_required(tmp_path):
+    with pytest.raises(ConfigError, match="hyperparameters.json: field 'sagemaker_program'.*SAGEMAKER_PROGRAM"):
+        load(tmp_path, {})
+
+
+DEEP = "[" * 100000
+
+# (files, substring that the error's first line must contain)
+BAD = [
+    # --- unreadable or not an object
+    ({HPS: "{not json"}, "hyperparameters.json: invalid JSON"),
+    ({HPS: PROGRAM, RES: "{"}, "resourceconfig.json: invalid JSON"),
+    ({HPS: PROGRAM, DATA: "}"}, "inputdataconfig.json: invalid JSON"),
+    ({HPS: ""}, "hyperparameters.json: invalid JSON"),
+    ({HPS: DEEP}, "hyperparameters.json: invalid JSON: nested too deeply"),
+    ({HPS: PROGRAM, RES: DEEP}, "resourceconfig.json: invalid JSON: nested too deeply"),
+    ({HPS: b'{"sagemaker_program": "\xff\xfe"}'}, "hyperparameters.json: not valid UTF-8"),
+    ({HPS: PROGRAM, DATA: b"\x80"}, "inputdataconfig.json: not valid UTF-8"),
+    ({HPS: ["train.py"]}, "hyperparameters.json: expected a JSON object"),
+    ({HPS: PROGRAM, RES: '"algo-1"'}, "resourceconfig.json: expected a JSON object"),
+    ({HPS: PROGRAM, DATA: "null"}, "inputdataconfig.json: expected a JSON object"),
+    # --- hyperparameters
+    ({HPS: {"": "1", **PROGRAM}}, "hyperparameters.json: an empty hyperparameter name"),
+    ({HPS: {"a=b": "1", **PROGRAM}}, "hyperparameters.json: hyperparameter name 'a=b'"),
+    ({HPS: {"x": '"a\\u0000b"', **PROGRAM}}, "hyperparameters.json: field 'x' contains a NUL"),
+    ({HPS: {"x": '["\\ud800"]', **PROGRAM}}, "hyperparameters.json: field 'x' contains an unpaired surrogate"),
+    ({HPS: {"x\u0000": "1", **PROGRAM}}, "hyperparameters.json: field 'x\\x00' contains a NUL"),
+    ({HPS: {"sagemaker_program": "5"}}, "hyperparameters.json: field 'sagemaker_program' must be a file name"),
+    ({HPS: {"sagemaker_program": '""'}}, "hyperparameters.json: field 'sagemaker_program' must be a file name"),
+    ({HPS: {"sagemaker_program": '"/abs/train.py"'}}, "field 'sagemaker_program' must name a file inside"),
+    ({HPS: {"sagemaker_program": '"../train.py"'}}, "field 'sagemaker_program' must name a file inside"),
+    ({HPS: {"sagemaker_program": '"a/../../t.py"'}}, "field 'sagemaker_program' must name a file inside"),
+    ({HPS: {**PROGRAM, "sagemaker_submit_directory": "[]"}}, "field 'sagemaker_submit_directory'"),
+    ({HPS: {**PROGRAM, "sagemaker_submit_directory": '""'}}, "field 'sagemaker_submit_directory'"),
+    ({HPS: {**PROGRAM, "sagemaker_container_log_level": "abc"}}, "field 'sagemaker_container_log_level'"),
+    ({HPS: {**PROGRAM, "sagemaker_container_log_level": "99"}}, "field 'sagemaker_container_log_level'"),
+    ({HPS: {**PROGRAM, "sagemaker_container_log_level": "2.5"}}, "field 'sagemaker_container_log_level'"),
+    ({HPS: {**PROGRAM, "sagemaker_container_log_level": "true"}}, "integer between 0 and 50, got True"),
+    ({HPS: {**PROGRAM, "_ps_port": "99999"}}, "hyperparameters.json: field '_ps_port'"),
+    ({HPS: {**PROGRAM, "_ps_port": 0}}, "hyperparameters.json: field '_ps_port'"),
+    ({HPS: {**PROGRAM, "_ps_port": '"http"'}}, "hyperparameters.json: field '_ps_port'"),
+    ({HPS: {**PROGRAM, "_ps_port": "1e999"}}, "hyperparameters.json: field '_ps_port'"),
+    ({HPS: {**PROGRAM, "_ps_verbose": "7"}}, "hyperparameters.json: field '_ps_verbose'"),
+    ({HPS: {**PROGRAM, "sagemaker_parameter_server_enabled": "maybe"}},
+     "field 'sagemaker_parameter_server_enabled' must be true or false"),
+    ({HPS: {**PROGRAM, "sagemaker_parameter_server_enabled": "[]"}}, "field 'sagemaker_parameter_server_enabled'"),
+    ({HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": '"perhaps"'}}, "field 'sagemaker_mxnet_legacy_mode'"),
+    ({HPS: {**PROGRAM, "sagemaker_job_name": "5"}}, "field 'sagemaker_job_name' must be a string"),
+    ({HPS: {**PROGRAM, "sagemaker_region": "null"}}, "field 'sagemaker_region' must be a string"),
+    # --- resource config
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": "algo-1"}}, "resourceconfig.json: field 'hosts'"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": ["algo-1", 2]}}, "resourceconfig.json: field 'hosts'"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": ["algo-1", ""]}}, "resourceconfig.json: field 'hosts'"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": []}}, "resourceconfig.json: field 'hosts' is empty"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": ["algo-1", "algo-1"]}},
+     "resourceconfig.json: field 'hosts' lists a host twice"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1"}}, "resourceconfig.json: required field 'hosts' is missing"),
+    ({HPS: PROGRAM, RES: {"hosts": ["algo-1"]}}, "resourceconfig.json: required field 'current_host' is missing"),
+    ({HPS: PROGRAM, RES: {"current_host": 1, "hosts": ["algo-1"]}}, "resourceconfig.json: field 'current_host'"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-3", "hosts": ["algo-1", "algo-2"]}},
+     "resourceconfig.json: current_host 'algo-3' is not in hosts"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": 0}},
+     "resourceconfig.json: field 'network_interface_name'"),
+    ({HPS: PROGRAM, RES: {"current_host": "algo-1", "hosts": ["algo-1"], "current_instance_type": ""}},
+     "resourceconfig.json: field 'current_instance_type'"),
+    ({HPS: PROGRAM, RES: {"current_host": "al\u0000go", "hosts": ["al\u0000go"]}},
+     "resourceconfig.json: field 'current_host' contains a NUL"),
+    # --- input data config
+    ({HPS: PROGRAM, DATA: {"train": "File"}}, "inputdataconfig.json: channel 'train' must be a JSON object"),
+    ({HPS: PROGRAM, DATA: {"train": ["File"]}}, "inputdataconfig.json: channel 'train' must be a JSON object"),
+    ({HPS: PROGRAM, DATA: {"missing": {"TrainingInputMode": "File"}}},
+     "inputdataconfig.json: channel 'missing' has no data directory"),
+    ({HPS: PROGRAM, DATA: {"train": {"TrainingInputMode": 5}}},
+     "inputdataconfig.json: field 'TrainingInputMode' of channel 'train' must be a string"),
+    ({HPS: PROGRAM, DATA: {"a/b": {}}}, "inputdataconfig.json: 'a/b' is not a valid channel name"),
+    ({HPS: PROGRAM, DATA: {"..": {}}}, "inputdataconfig.json: '..' is not a valid channel name"),
+    ({HPS: PROGRAM, DATA: {"": {}}}, "inputdataconfig.json: '' is not a valid channel name"),
+    ({HPS: PROGRAM, DATA: {"a=b": {}}}, "inputdataconfig.json: 'a=b' is not a valid channel name"),
+]
+
+
+@pytest.mark.parametrize("files, message", BAD, ids=["{:02d}".format(i) for i in range(len(BAD))])
+def test_bad_config_names_the_file_and_field(tmp_path, files, message):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, files, channels=("train",))
+    text = str(info.value)
+    assert "\n" not in text
+    assert message in text
+    assert info.value.step == "configuration"
+
+
+def test_unreadable_config_is_a_config_error(tmp_path):
+    base = make_base(tmp_path, {HPS: PROGRAM})
+    os.makedirs(os.path.join(base, "input", "config", RES))  # a directory where the file should be
+    with pytest.raises(ConfigError, match="resourceconfig.json: cannot read the file"):
+        config.load(base, {})
+
+
+def test_load_creates_nothing(tmp_path):
+    base = make_base(tmp_path, {HPS: PROGRAM})
+    before = sorted(os.walk(base))
+    config.load(base, {})
+    assert sorted(os.walk(base)) == before
+
+
+@pytest.mark.parametrize("environ, expected", [({}, "/opt/ml"), ({"SAGEMAKER_BASE_DIR": "/x"}, "/x"),
+                                               ({"SAGEMAKER_BASE_DIR": ""}, "/opt/ml")])
+def test_base_dir(environ, expected):
+    assert config.base_dir_from(environ) == expected
