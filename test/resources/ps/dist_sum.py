@@ -35,7 +35,7 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "sum.json"), "w") as f:
 if args.exit_on_host:
     host, code = args.exit_on_host.split(":")
     if host == current:
-        print("dist_sum: exiting with {} on purpose".format(code), flush=True)
+        print("dist_sum: exiting with {} on purpose".format(code), file=sys.stderr, flush=True)
         os._exit(int(code))
 
 rng = np.random.RandomState(kv.rank)

@@ -1,0 +1,196 @@
+"""Parameter-server jobs on emulated hosts (loopback addresses), through ``mx-train``: real
+schedulers, servers and workers, real faults."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import RESOURCES, Job
+
+PS_CODE = os.path.join(RESOURCES, "ps")
+MX_TRAIN = [sys.executable, "-c", "from mx_training_toolkit.local import main; main()"]
+
+
+def processes_with(var, value=None, base=None):
+    """pids of processes whose environment has ``var`` (=``value``), under base dir ``base``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/{}/environ".format(pid), "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if var.encode() not in env or (value is not None and env[var.encode()] != value.encode()):
+            continue
+        if base is not None and not env.get(b"SAGEMAKER_BASE_DIR", b"").decode().startswith(base):
+            continue
+        found.append(int(pid))
+    return found
+
+
+def start_job(tmp_path, hosts, *extra, entry="dist_sum.py"):
+    root = str(tmp_path / "hosts")
+    argv = MX_TRAIN + ["--code", PS_CODE, "--entry-point", entry, "--hosts", str(hosts), "--base-dir", root] + list(extra)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, root
+
+
+def read(root, host, *parts):
+    path = os.path.join(root, host, *parts)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
+def assert_no_ps_process_left(root):
+    time.sleep(0.2)
+    assert processes_with("DMLC_ROLE", base=root) == []
+
+
+@pytest.mark.parametrize("hosts", [2, 3])
+def test_dist_sync_job_sums_over_workers(tmp_path, hosts):
+    proc, root = start_job(tmp_path, hosts, "--parameter-server", "--hp", "steps=10")
+    out, _ = proc.communicate(timeout=180)
+    text = out.decode()
+    assert proc.returncode == 0, text[-4000:]
+    expected = sum(range(1, hosts + 1))
+    ranks = set()
+    for i in range(hosts):
+        host = "algo-{}".format(i + 1)
+        assert os.path.exists(os.path.join(root, host, "output", "success")), host
+        result = json.loads(read(root, host, "output", "data", "sum.json"))
+        assert result["expected"] == expected
+        assert result["sum"] == [[expected] * 3] * 2
+        ranks.add(result["rank"])
+        saved = sorted(os.listdir(os.path.join(root, host, "model")))
+        assert saved == (["model-0001.params", "model-symbol.json"] if i == 0 else [])
+    assert ranks == set(range(hosts))
+    assert_no_ps_process_left(root)
+
+
+def test_legacy_script_on_two_hosts_gets_the_parameter_server(tmp_path):
+    proc, root = start_job(tmp_path, 2, entry="legacy_dist.py")
+    out, _ = proc.communicate(timeout=180)
+    text = out.decode()
+    assert proc.returncode == 0, text[-4000:]
+    assert "mode: legacy" in text
+    assert "legacy_dist: rank 0 pulled [3.0, 3.0, 3.0]" in text
+    assert sorted(os.listdir(os.path.join(root, "algo-1", "model"))) == [
+        "model-0000.params", "model-shapes.json", "model-symbol.json"]
+    assert os.listdir(os.path.join(root, "algo-2", "model")) == []
+    assert_no_ps_process_left(root)
+
+
+def _wait_for_training(proc, root, marker=b"dist_sum: pulled sum"):
+    """Read the job's output until every host's worker is past the first kvstore step."""
+    lines = []
+    deadline = time.monotonic() + 120
+    seen = 0
+    while seen < 2 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            seen += 1
+    assert seen == 2, b"".join(lines).decode()[-4000:]
+    return lines
+
+
+def _fault_job(tmp_path, kill_role=None, kill_host=None, extra=()):
+    proc, root = start_job(tmp_path, 2, "--parameter-server", "--hp", "steps=400", "--hp", "sleep=0.05", *extra)
+    lines = _wait_for_training(proc, root)
+    killed_at = time.monotonic()
+    if kill_role:
+        pids = processes_with("DMLC_ROLE", kill_role, base=os.path.join(root, kill_host))
+        assert len(pids) == 1, pids
+        os.kill(pids[0], signal.SIGKILL)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    elapsed = time.monotonic() - killed_at
+    return proc.returncode, root, (b"".join(lines) + out).decode(), elapsed
+
+
+def test_killing_a_server_ends_the_job_everywhere(tmp_path):
+    status, root, text, elapsed = _fault_job(tmp_path, "server", "algo-2")
+    assert status != 0
+    assert elapsed < 15, text[-3000:]
+    for host in ("algo-1", "algo-2"):
+        first = read(root, host, "output", "failure").splitlines()[0]
+        assert first == "Parameter server failed: the server process on algo-2 was killed by SIGKILL " \
+                        "(exit status 137); probably out of memory; it exited before the workers finished", first
+    assert_no_ps_process_left(root)
+
+
+def test_killing_the_scheduler_ends_the_job_everywhere(tmp_path):
+    status, root, text, elapsed = _fault_job(tmp_path, "scheduler", "algo-1")
+    assert status != 0
+    assert elapsed < 15, text[-3000:]
+    for host in ("algo-1", "algo-2"):
+        first = read(root, host, "output", "failure").splitlines()[0]
+        assert first.startswith("Parameter server failed: the scheduler process on algo-1 was killed by SIGKILL"), first
+    assert_no_ps_process_left(root)
+
+
+def test_worker_failing_on_one_host_ends_the_job_everywhere(tmp_path):
+    status, root, text, elapsed = _fault_job(tmp_path, extra=("--hp", "exit_on_host=algo-2:1"))
+    assert status == 1
+    assert elapsed < 15, text[-3000:]
+    for host in ("algo-1", "algo-2"):
+        first = read(root, host, "output", "failure").splitlines()[0]
+        assert first == "User script failed: dist_sum.py on algo-2 exited with status 1", first
+    assert "dist_sum: exiting with 1 on purpose" in read(root, "algo-1", "output", "failure")
+    assert_no_ps_process_left(root)
+
+
+def test_port_in_use_gets_a_clear_error(job):
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        job.add_script("train.py", "print('should not run')\n")
+        job.entry("train.py")
+        job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
+        job.hyperparameters["_ps_port"] = str(port)
+        result = job.run()
+    assert result.returncode != 0
+    assert result.failure_first_line.startswith(
+        "Parameter server failed: port {} on algo-1 is already in use".format(port))
+    assert "should not run" not in result.stdout
+
+
+def test_host_that_never_resolves_is_a_bounded_clear_error(job):
+    job.add_script("train.py", "print('should not run')\n")
+    job.entry("train.py")
+    job.resource_config = {"current_host": "algo-1", "hosts": ["algo-1", "no-such-host.invalid"]}
+    began = time.monotonic()
+    result = job.run(MX_TRAINING_HOST_WAIT_SECONDS="2", MX_TRAINING_HOST_ADDRESSES='{"algo-1": "127.0.0.1"}')
+    assert time.monotonic() - began < 20
+    assert result.returncode != 0
+    assert result.failure_first_line == ("Host resolution failed: host name(s) no-such-host.invalid did not "
+                                         "resolve within 2 s (resourceconfig.json field 'hosts')")
+
+
+def test_single_host_parameter_server_job(job):
+    job.add_script("dist_sum.py", open(os.path.join(PS_CODE, "dist_sum.py")).read())
+    job.entry("dist_sum.py", steps=5)
+    job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job.hyperparameters["_ps_port"] = str(port)
+    result = job.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(with the parameter server: scheduler, server)" in result.stderr
+    assert_no_ps_process_left(job.base)
