@@ -43,10 +43,14 @@ def status_of_exit(error):
 def print_user_traceback(error):
     """Print the traceback as Python would, without this runner's and runpy's frames."""
     tb = error.__traceback__
-    ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in ours:
+    ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>")
+    while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename, ours):
         tb = tb.tb_next
     traceback.print_exception(type(error), error, tb)
+
+
+def _is_ours(filename, ours):
+    return filename in ours or os.path.abspath(filename) in ours
 
 
 def run(argv):

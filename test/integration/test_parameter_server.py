@@ -194,3 +194,26 @@ def test_single_host_parameter_server_job(job):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(with the parameter server: scheduler, server)" in result.stderr
     assert_no_ps_process_left(job.base)
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ("sys.exit(3)", 3, "exited with status 3"),
+    ("raise ValueError('bad batch')", 1, "exited with status 1"),
+])
+def test_worker_exit_status_survives_mxnet_distributed_shutdown(job, body, status, words):
+    # MXNet's distributed kvstore shutdown makes the process exit 0 whatever the script did;
+    # the launcher must still report the script's own status.
+    job.add_script("train.py", "import sys\nimport mxnet as mx\nkv = mx.kv.create('dist_sync')\n" + body + "\n")
+    job.entry("train.py")
+    job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job.hyperparameters["_ps_port"] = str(port)
+    result = job.run()
+    assert result.returncode == status
+    assert result.failure_first_line == "User script failed: train.py " + words
+    if status == 1:
+        assert "ValueError: bad batch" in result.failure
+        assert "runpy" not in result.failure
+    assert_no_ps_process_left(job.base)
