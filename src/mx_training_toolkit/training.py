@@ -18,6 +18,7 @@ log = logging.getLogger("mx_training_toolkit")
 STOP_GRACE_ENV = "MX_TRAINING_STOP_GRACE_SECONDS"
 HOST_WAIT_ENV = "MX_TRAINING_HOST_WAIT_SECONDS"
 LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
+LEGACY_SUMMARY = "mx_training_toolkit.legacy: "  # the legacy runner's last stderr line on failure
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def _failure_error(result, cfg):
         where = " on {}".format(result.host) if len(cfg.hosts) > 1 else ""
         message = "{}{} {}{}".format(who, where, describe_status(result.status),
                                      "; " + result.note if result.note else "")
+        if result.role == WORKER and result.stderr_tail and result.stderr_tail[-1].startswith(LEGACY_SUMMARY):
+            message += ": " + result.stderr_tail[-1][len(LEGACY_SUMMARY):]
     local = result.host == cfg.current_host
     error = UserScriptError(message, exit_code=(result.status or 1) if local else 1,
                             detail=_tail_text("its stderr", result.stderr_tail))
