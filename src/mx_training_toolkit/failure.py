@@ -18,10 +18,15 @@ TITLES = {
 }
 
 
+MAX_FIRST_LINE = 800
+
+
 def failure_text(step, message, detail=""):
     """First line: which step failed and why, in words; then the detail (a stderr tail)."""
     first = "{}: {}".format(TITLES.get(step, step[:1].upper() + step[1:] + " failed"), message)
-    first = " ".join(first.split("\n"))
+    first = " ".join(first.splitlines())
+    if len(first) > MAX_FIRST_LINE:  # the platform shows 1024 characters: keep room for the detail
+        first = first[:MAX_FIRST_LINE - 3] + "..."
     return first + "\n" + ("\n" + detail.rstrip("\n") + "\n" if detail else "")
 
 
@@ -37,7 +42,7 @@ def write_failure(paths, step, message, detail=""):
     except OSError as e:
         log.error("failure: cannot write %s: %s", paths.failure_file, e)
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:  # file names may not be UTF-8
         f.write(text)
     return True
 

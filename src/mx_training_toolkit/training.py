@@ -80,7 +80,8 @@ def install(supervisor, env, user_code, process_env):
         spec = plan.ProcessSpec("pip", argv, process_env, env.config.paths.code_dir, "[pip] ")
         result = supervisor.run_one(spec)
         if not result.ok:
-            raise PipInstallError("`{}` in {} {}".format(" ".join(argv[2:]), spec.cwd, describe_status(result.status)),
+            raise PipInstallError("`{}` in {} {}".format(" ".join(argv[argv.index("pip"):]), spec.cwd,
+                                                         describe_status(result.status)),
                                   detail=_tail_text("pip's stderr", result.stderr_tail))
 
 

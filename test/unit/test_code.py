@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from mx_training_toolkit import code, config
+from mx_training_toolkit import archive as archive_mod, code, config
 from mx_training_toolkit.errors import CodeDownloadError, ConfigError
 
 # ---- detect_legacy ----------------------------------------------------------------------------
@@ -143,14 +143,14 @@ SAFE = [
 @pytest.mark.parametrize("label, entries, expected", SAFE, ids=[c[0] for c in SAFE])
 def test_safe_archives_extract(area, label, entries, expected):
     archive = make_tar(str(area / "code.tar.gz"), entries)
-    code.extract_tarball(archive, str(area / "dest"))
+    archive_mod.extract_tarball(archive, str(area / "dest"))
     assert tree(str(area / "dest")) == expected
     assert os.listdir(str(area / "outside")) == []
 
 
 def test_extraction_keeps_the_executable_bit_only(area):
     archive = make_tar(str(area / "c.tar"), [f("run.sh", b"#!/bin/sh\n", 0o4777), f("m.py", b"", 0o666)], "w")
-    code.extract_tarball(archive, str(area / "dest"))
+    archive_mod.extract_tarball(archive, str(area / "dest"))
     assert os.stat(str(area / "dest" / "run.sh")).st_mode & 0o7777 == 0o755
     assert os.stat(str(area / "dest" / "m.py")).st_mode & 0o7777 == 0o644
 
@@ -183,7 +183,7 @@ UNSAFE = [
 def test_unsafe_archives_are_refused_before_anything_is_written(area, label, entries, message):
     archive = make_tar(str(area / "code.tar.gz"), [f("train.py", b"ok")] + entries)
     with pytest.raises(CodeDownloadError, match="the code archive has .*" + message.replace("(", r"\(")) as info:
-        code.extract_tarball(archive, str(area / "dest"))
+        archive_mod.extract_tarball(archive, str(area / "dest"))
     assert info.value.step == "code download"
     assert os.listdir(str(area / "dest")) == []
     assert os.listdir(str(area / "outside")) == []
@@ -199,7 +199,7 @@ def test_unreadable_archive(area, content):
     archive = area / "code.tar.gz"
     archive.write_bytes(content)
     with pytest.raises(CodeDownloadError, match="cannot read the code archive"):
-        code.extract_tarball(str(archive), str(area / "dest"))
+        archive_mod.extract_tarball(str(archive), str(area / "dest"))
 
 
 def test_truncated_archive(area):
@@ -208,7 +208,7 @@ def test_truncated_archive(area):
         data = fh.read()
     (area / "cut.tar.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(CodeDownloadError, match="cannot read the code archive"):
-        code.extract_tarball(str(area / "cut.tar.gz"), str(area / "dest"))
+        archive_mod.extract_tarball(str(area / "cut.tar.gz"), str(area / "dest"))
 
 
 # ---- fetch ------------------------------------------------------------------------------------
@@ -302,10 +302,10 @@ def test_describe_errors(tmp_path, files, program, message):
     "requirements, package, commands",
     [
         (False, False, []),
-        (True, False, [(PY, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt")]),
-        (False, True, [(PY, "-m", "pip", "install", "--disable-pip-version-check", ".")]),
-        (True, True, [(PY, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"),
-                      (PY, "-m", "pip", "install", "--disable-pip-version-check", ".")]),
+        (True, False, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt")]),
+        (False, True, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", ".")]),
+        (True, True, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"),
+                      (PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", ".")]),
     ],
 )
 def test_install_commands(requirements, package, commands):
