@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .conftest import RESOURCES, Job
+from .conftest import RESOURCES
 
 PS_CODE = os.path.join(RESOURCES, "ps")
 MX_TRAIN = [sys.executable, "-c", "from mx_training_toolkit.local import main; main()"]

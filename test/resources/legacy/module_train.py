@@ -7,7 +7,9 @@ import os
 
 import mxnet as mx
 import numpy as np
-from sagemaker_mxnet_container.training_utils import save  # noqa: F401
+from sagemaker_mxnet_container.training_utils import save
+
+IMPORTED_DEFAULT_SAVE = save  # the runner must see this is our own save, not a user save(model, model_dir)
 
 
 def train(hyperparameters, output_data_dir, **kwargs):
