@@ -21,9 +21,14 @@ TITLES = {
 MAX_FIRST_LINE = 800
 
 
+def title(step):
+    """The words a failure file's first line starts with for ``step``."""
+    return TITLES.get(step, step[:1].upper() + step[1:] + " failed")
+
+
 def failure_text(step, message, detail=""):
     """First line: which step failed and why, in words; then the detail (a stderr tail)."""
-    first = "{}: {}".format(TITLES.get(step, step[:1].upper() + step[1:] + " failed"), message)
+    first = "{}: {}".format(title(step), message)
     first = " ".join(first.splitlines())
     if len(first) > MAX_FIRST_LINE:  # the platform shows 1024 characters: keep room for the detail
         first = first[:MAX_FIRST_LINE - 3] + "..."

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from . import channel as channel_mod
 from . import code, config, environment, network, plan
 from .errors import EXIT_INTERNAL, PipInstallError, ToolkitError, Terminated, UserScriptError
+from . import failure
 from .failure import clear_stale, write_failure, write_success
-from .supervisor import SCHEDULER, SERVER, WORKER, Supervisor, become_subreaper, describe_status
+from .supervisor import SCHEDULER, SERVER, WORKER, JobResult, Supervisor, become_subreaper, describe_status
 
 log = logging.getLogger("mx_training_toolkit")
 
@@ -58,20 +59,25 @@ def setup_logging(level):
     logging.getLogger().setLevel(level)
 
 
-def prepare(settings, environ):
-    """Configuration, environment and code -> (env, user_code). Raises ToolkitError subclasses."""
+def configure(settings, environ):
+    """Configuration and environment -> ``TrainingEnv``. Raises ``ConfigError``."""
     cfg = config.load(settings.base_dir, environ)
     logging.getLogger().setLevel(cfg.log_level)
     for path in (cfg.paths.model_dir, cfg.paths.output_data_dir, cfg.paths.output_intermediate_dir):
         os.makedirs(path, exist_ok=True)
     env = environment.build(cfg, environ)
     log.info("environment: %s", env.log_summary())
+    return env
+
+
+def prepare_code(cfg, env, environ):
+    """Put the code in place and decide how it runs -> ``UserCode``."""
     code.put_in_place(cfg, environ)
     user_code = code.describe(cfg, env.user_args())
     log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
     if user_code.kind == "executable":
         code.make_executable(cfg)
-    return env, user_code
+    return user_code
 
 
 def install(supervisor, env, user_code, process_env):
@@ -90,29 +96,42 @@ def _tail_text(what, tail):
 
 
 def run_job(settings, environ, supervisor):
-    env, user_code = prepare(settings, environ)
+    env = configure(settings, environ)
     cfg = env.config
     supervisor.host = cfg.current_host
-    process_env = environment.with_pythonpath({**environ, **env.to_env_vars()}, environ.get("PYTHONPATH"))
-    install(supervisor, env, user_code, process_env)
-    ps = plan.uses_parameter_server(cfg, user_code.legacy)
     if len(cfg.hosts) > 1:
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
     else:
         addresses = {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
+    # Multi-host jobs open the launchers' channel first, so that a failure in any later step on
+    # any host (a download, pip) ends the job everywhere instead of leaving the others waiting.
+    channel = open_channel(settings, cfg, addresses, supervisor) if len(cfg.hosts) > 1 else None
+    try:
+        return run_steps(settings, environ, supervisor, env, addresses, channel)
+    except ToolkitError as e:
+        if channel is not None and e.step != "peer host":
+            channel.fail(JobResult("launcher", cfg.current_host, e.exit_code, (),
+                                   "{} on {}: {}".format(failure.title(e.step), cfg.current_host, e)))
+        raise
+    finally:
+        if channel is not None:
+            channel.close()
+
+
+def run_steps(settings, environ, supervisor, env, addresses, channel):
+    cfg = env.config
+    user_code = prepare_code(cfg, env, environ)
+    process_env = environment.with_pythonpath({**environ, **env.to_env_vars()}, environ.get("PYTHONPATH"))
+    install(supervisor, env, user_code, process_env)
+    ps = plan.uses_parameter_server(cfg, user_code.legacy)
     if ps and cfg.is_scheduler_host:
         channel_mod.check_port_free(cfg.ps_port, cfg.current_host)
-    channel = open_channel(settings, cfg, addresses, supervisor) if len(cfg.hosts) > 1 else None
     with tempfile.TemporaryDirectory(prefix="mx-training-") as scratch:
         launch = plan.plan_job(cfg, process_env, user_code, addresses, sys.executable,
                                status_file=os.path.join(scratch, "worker-status") if ps else None)
         log.info("run: %s%s", " ".join(launch.worker.argv),
                  " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
-        try:
-            results = supervisor.run(launch.specs, settings.linger, channel)
-        finally:
-            if channel is not None:
-                channel.close()
+        results = supervisor.run(launch.specs, settings.linger, channel)
     if results:
         raise _failure_error(results[0], cfg)
     return 0

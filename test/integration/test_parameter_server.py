@@ -217,3 +217,37 @@ def test_worker_exit_status_survives_mxnet_distributed_shutdown(job, body, statu
         assert "ValueError: bad batch" in result.failure
         assert "runpy" not in result.failure
     assert_no_ps_process_left(job.base)
+
+
+def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_path):
+    # algo-2's code download fails; algo-1 (whose script would wait for a minute) must not wait
+    # for algo-2 to join the job until a timeout: it learns of the failure through the channel.
+    from .conftest import Job
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    addresses = json.dumps({"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"})
+    jobs, procs = [], []
+    for host in ("algo-1", "algo-2"):
+        job = Job(tmp_path / host)
+        job.add_script("train.py", "import time\ntime.sleep(60)\n")
+        job.entry("train.py")
+        job.hyperparameters["_ps_port"] = str(port)
+        job.resource_config = {"current_host": host, "hosts": ["algo-1", "algo-2"]}
+        if host == "algo-2":
+            job.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
+        jobs.append(job)
+    began = time.monotonic()
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=addresses) for j in jobs]
+    try:
+        for p in procs:
+            p.communicate(timeout=30)
+    finally:
+        for p in procs:
+            p.kill()
+    assert time.monotonic() - began < 15
+    assert [p.returncode for p in procs] == [1, 3]
+    first = [read(str(tmp_path), host, "output", "failure").splitlines()[0] for host in ("algo-1", "algo-2")]
+    assert first[1].startswith("Code download failed: sagemaker_submit_directory")
+    assert first[0].startswith("Another host of the job failed: Code download failed on algo-2: "
+                               "sagemaker_submit_directory"), first[0]
