@@ -138,7 +138,7 @@ def run_hosts(launchers, stop_after_failure=30.0):
     for host, base, env in launchers:
         supervisor.start(ProcessSpec(host, (sys.executable, "-m", LAUNCHER), env, base, "{} | ".format(host)))
     statuses = {}
-    first_failure = None
+    failures = []  # hosts in the order their launchers failed
     deadline = None
     while len(statuses) < len(launchers):
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -148,9 +148,10 @@ def run_hosts(launchers, stop_after_failure=30.0):
             break
         if event.kind == "exit":
             statuses[event.role] = event.status
-            if event.status != 0 and first_failure is None:
-                first_failure = event.role
-                deadline = time.monotonic() + stop_after_failure
+            if event.status != 0:
+                failures.append(event.role)
+                if deadline is None:
+                    deadline = time.monotonic() + stop_after_failure
     for host, base, _env in launchers:
         status = statuses.get(host, 1)
         reason = ""
@@ -159,7 +160,16 @@ def run_hosts(launchers, stop_after_failure=30.0):
             with open(failure, encoding="utf-8", errors="replace") as f:
                 reason = ": " + f.readline().strip()
         print("mx-train: {} exited with status {}{}".format(host, status, reason), file=sys.stderr)
-    return statuses.get(first_failure, 0) if first_failure else 0
+    return job_status([statuses.get(h, 1) for h in failures])
+
+
+def job_status(failed_statuses):
+    """The job's status from its failed launchers' statuses, in the order they failed. A launcher
+    whose job was ended by another host's failure exits 1, so the first other status is the root
+    cause's own (a script's exit code, 128+N for a signal)."""
+    if not failed_statuses:
+        return 0
+    return next((s for s in failed_statuses if s != 1), 1)
 
 
 def _raise_interrupt(signum, frame):

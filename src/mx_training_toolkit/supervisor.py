@@ -9,9 +9,11 @@ import collections
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,7 +110,7 @@ class Child:
         self.popen = popen
         self.pgid = popen.pid  # start_new_session: the child leads its own group
         self.tail = collections.deque(maxlen=TAIL_LINES)
-        self.status = None
+        self._status = None
         prefix = spec.prefix.encode()
         self._threads = [
             threading.Thread(target=self._pump, args=(popen.stdout, stdout, prefix, None), daemon=True),
@@ -126,11 +128,19 @@ class Child:
                 tail.append(line[:MAX_LINE].decode("utf-8", "replace").rstrip("\n"))
         pipe.close()
 
+    @property
+    def status(self):
+        """The exit status once the child has been reaped (by any thread), else None."""
+        if self._status is None and self.popen.returncode is not None:
+            status = exit_status(self.popen.returncode)
+            if status == 0 and self.spec.status_file:
+                status = _recorded_status(self.spec.status_file)
+            self._status = status
+        return self._status
+
     def _wait(self, events):
-        status = exit_status(self.popen.wait())
-        if status == 0 and self.spec.status_file:
-            status = _recorded_status(self.spec.status_file)
-        self.status = status
+        self.popen.wait()
+        status = self.status
         events.put(Event("exit", role=self.spec.role, status=status, extra={"child": self}))
 
     def drain(self, timeout):
@@ -196,6 +206,7 @@ class Supervisor:
         self.grace = grace
         self.events = queue.Queue()
         self.children = []
+        self._scratch = None
         self._stdout = _Output(stdout or sys.stdout.buffer)
         self._stderr = _Output(stderr or sys.stderr.buffer)
 
@@ -208,6 +219,17 @@ class Supervisor:
         child = Child(spec, popen, self.events, self._stdout, self._stderr)
         self.children.append(child)
         return child
+
+    def scratch(self):
+        """A private temporary directory (for status files), removed by ``remove_scratch``."""
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="mx-training-")
+        return self._scratch
+
+    def remove_scratch(self):
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def post(self, event):
         """For other threads (the cross-host channel): put an event in the loop's queue."""

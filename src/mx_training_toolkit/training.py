@@ -4,7 +4,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from dataclasses import dataclass
 
 from . import channel as channel_mod
@@ -126,12 +125,11 @@ def run_steps(settings, environ, supervisor, env, addresses, channel):
     ps = plan.uses_parameter_server(cfg, user_code.legacy)
     if ps and cfg.is_scheduler_host:
         channel_mod.check_port_free(cfg.ps_port, cfg.current_host)
-    with tempfile.TemporaryDirectory(prefix="mx-training-") as scratch:
-        launch = plan.plan_job(cfg, process_env, user_code, addresses, sys.executable,
-                               status_file=os.path.join(scratch, "worker-status") if ps else None)
-        log.info("run: %s%s", " ".join(launch.worker.argv),
-                 " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
-        results = supervisor.run(launch.specs, settings.linger, channel)
+    launch = plan.plan_job(cfg, process_env, user_code, addresses, sys.executable,
+                           status_file=os.path.join(supervisor.scratch(), "worker-status") if ps else None)
+    log.info("run: %s%s", " ".join(launch.worker.argv),
+             " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
+    results = supervisor.run(launch.specs, settings.linger, channel)
     if results:
         raise _failure_error(results[0], cfg)
     return 0
@@ -217,6 +215,7 @@ def main(argv=None):
             signal.signal(signum, signal.SIG_IGN)
         if supervisor is not None:
             supervisor.stop()
+            supervisor.remove_scratch()
     sys.exit(status)
 
 

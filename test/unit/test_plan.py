@@ -89,3 +89,10 @@ def test_uses_parameter_server(tmp_path, enabled, legacy, hosts, expected):
 ])
 def test_worker_argv(code, record, argv):
     assert code.argv(PY, record_status=record) == argv
+
+
+@pytest.mark.parametrize("statuses,expected", [([], 0), ([1], 1), ([1, 137], 137), ([3, 1], 3), ([1, 1], 1),
+                                               ([143, 3], 143)])
+def test_local_job_status_prefers_the_root_cause(statuses, expected):
+    from mx_training_toolkit.local import job_status
+    assert job_status(statuses) == expected
