@@ -412,10 +412,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        import mxnet  # noqa: F401
-        import mx_training_toolkit.local  # noqa: F401
-    except ImportError as e:
+    import importlib.util
+    missing = [m for m in ("mxnet", "mx_training_toolkit") if importlib.util.find_spec(m) is None]
+    if missing:
+        e = "missing " + ", ".join(missing)
         raise SystemExit("run this with the project's virtual environment (.venv/bin/python): {}".format(e))
     stray = tagged_processes()
     if stray:
