@@ -17,6 +17,7 @@ Runs are interleaved and repeated; medians are printed, then a Markdown table.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -410,13 +411,17 @@ def parse_args(argv=None):
     return args
 
 
+def mxnet_version():
+    import mxnet
+    return mxnet.__version__
+
+
 def main(argv=None):
     args = parse_args(argv)
-    import importlib.util
     missing = [m for m in ("mxnet", "mx_training_toolkit") if importlib.util.find_spec(m) is None]
     if missing:
-        e = "missing " + ", ".join(missing)
-        raise SystemExit("run this with the project's virtual environment (.venv/bin/python): {}".format(e))
+        raise SystemExit("run this with the project's virtual environment (.venv/bin/python): missing {}".format(
+            ", ".join(missing)))
     stray = tagged_processes()
     if stray:
         print("note: {} process(es) with DMLC_ROLE already running before the benchmark: {}".format(
@@ -455,7 +460,7 @@ def main(argv=None):
         sys.stderr.flush()
         print()
         print("MXNet {}, {} CPU(s); MLP {}-{}-{}-10, batch {} per worker, {} steps ({} warm-up); "
-              "benchmark took {:.0f} s".format(mxnet.__version__, os.cpu_count(), 256, args.hidden, args.hidden,
+              "benchmark took {:.0f} s".format(mxnet_version(), os.cpu_count(), 256, args.hidden, args.hidden,
                                                args.batch_size, args.steps, args.warmup, time.monotonic() - began))
         print()
         print(table(tp, kill, args))
