@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTAINER_RESOURCES = REPO_ROOT / "test" / "resources" / "container"
+RESOURCES = REPO_ROOT / "test" / "resources"
+CONTAINER_RESOURCES = RESOURCES / "container"
 RUN_ID = "mxtt-" + uuid.uuid4().hex[:8]
 LABEL = "mx-training-toolkit.test-run"
 CPU_TEST_IMAGE = os.environ.get("MXTT_TEST_IMAGE", "mx-training-toolkit:cpu-test")
@@ -121,12 +122,13 @@ class JobDir:
     def path(self, *parts):
         return self.base.joinpath(*parts)
 
-    def add_code(self, name, text=None, resource=None):
-        """Put a file into code/: given text, or a copy of test/resources/container/<resource>."""
+    def add_code(self, name, text=None, resource=None, shared=None):
+        """Put a file into code/: given text, a copy of test/resources/container/<resource>, or a
+        copy of test/resources/<shared> (resources the host-side tests use too, e.g. "ps/dist_sum.py")."""
         dest = self.path("code", name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if resource is not None:
-            source = CONTAINER_RESOURCES / resource
+        if resource is not None or shared is not None:
+            source = CONTAINER_RESOURCES / resource if resource is not None else RESOURCES / shared
             if source.is_dir():
                 shutil.copytree(source, dest)
             else:
@@ -249,6 +251,31 @@ def run_job(image, jobs, env=None, timeout=DEFAULT_TIMEOUT, network=None):
         remove(names)
         if own_network:
             docker("network", "rm", network, check=False)
+
+
+def wait_for_exit(name, timeout):
+    """Wait until container `name` exits; its exit status, or None if it still runs at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code = exit_code(name)
+        if code is not None or time.monotonic() > deadline:
+            return code
+        time.sleep(0.1)
+
+
+def wait_for_log(names, marker, timeout=120):
+    """Wait until every container in `names` has printed `marker`; True then, False if one exited
+    first or time ran out."""
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while time.monotonic() < deadline:
+        pending = [name for name in pending if marker not in logs(name)]
+        if not pending:
+            return True
+        if any(exit_code(name) is not None for name in pending):
+            return False
+        time.sleep(0.2)
+    return False
 
 
 def wait_for_file(path, name, timeout=60):

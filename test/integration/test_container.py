@@ -95,3 +95,84 @@ def test_two_containers_on_one_network_resolve_each_other(cpu_image, job_root):
     # Both containers agree on every address, and the addresses differ.
     assert seen[0]["addresses"] == seen[1]["addresses"]
     assert len(set(seen[0]["addresses"].values())) == 2
+
+
+def test_legacy_mode_job_saves_the_module_with_the_default_save(cpu_image, container_job):
+    container_job.add_code("train.py", shared="legacy/module_train.py")
+    container_job.entry("train.py", epochs=1)
+    [result] = ds.run_job(cpu_image, [container_job], timeout=60)
+    assert result.returncode == 0, result.explain()
+    assert result.succeeded, result.explain()
+    assert "mode: legacy" in result.logs, result.explain()
+    assert sorted(p.name for p in container_job.path("model").iterdir()) == [
+        "model-0000.params", "model-shapes.json", "model-symbol.json"], result.explain()
+    shapes = json.loads(result.read("model", "model-shapes.json"))
+    assert shapes == [{"name": "data", "shape": [16, 5]}], shapes
+
+
+def _dist_sum_jobs(job_root, **hyperparameters):
+    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
+    for job in jobs:
+        job.add_code("dist_sum.py", shared="ps/dist_sum.py")
+        job.entry("dist_sum.py", sagemaker_parameter_server_enabled=True, **hyperparameters)
+    return jobs
+
+
+def _model_files(job):
+    return sorted(p.name for p in job.path("model").iterdir())
+
+
+def test_parameter_server_job_on_two_containers(cpu_image, job_root):
+    jobs = _dist_sum_jobs(job_root, steps=10)
+    results = ds.run_job(cpu_image, jobs, timeout=90)
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert result.succeeded, result.explain()
+        assert "dist_sum: pulled sum 3 as expected" in result.logs, result.explain()
+    sums = [json.loads(result.read("output", "data", "sum.json")) for result in results]
+    for summed in sums:
+        assert summed["expected"] == 3
+        assert summed["sum"] == [[3.0] * 3] * 2
+    assert sorted(s["rank"] for s in sums) == [0, 1]
+    assert _model_files(jobs[0]) == ["model-0001.params", "model-symbol.json"], results[0].explain()
+    assert _model_files(jobs[1]) == [], results[1].explain()
+
+
+def test_killing_one_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
+    jobs = _dist_sum_jobs(job_root, steps=400, sleep=0.05)
+    names = []
+    started = time.monotonic()
+    try:
+        for job in jobs:
+            names.append(ds.start_container(cpu_image, job, job_network))
+        training = ds.wait_for_log(names, "dist_sum: pulled sum", timeout=60)
+        assert training, "\n".join(ds.result_of(n, j, started).explain() for n, j in zip(names, jobs))
+        killed_at = time.monotonic()
+        ds.docker("kill", names[1])
+        code = ds.wait_for_exit(names[0], timeout=45)
+        seconds = time.monotonic() - killed_at
+        result = ds.result_of(names[0], jobs[0], started)
+    finally:
+        ds.remove(names)
+    first = result.failure_first_line
+    print("algo-1 exited %s, %.2f s after docker kill algo-2; failure: %s" % (code, seconds, first))
+    assert code is not None and code != 0, result.explain()
+    assert seconds < 30, result.explain()
+    assert first is not None, result.explain()
+    assert "algo-2" in first and ("lost" in first or "server" in first), result.explain()
+    assert _model_files(jobs[0]) == [], result.explain()
+
+
+def test_legacy_script_on_two_containers_gets_the_parameter_server(cpu_image, job_root):
+    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
+    for job in jobs:
+        job.add_code("legacy_dist.py", shared="ps/legacy_dist.py")
+        job.entry("legacy_dist.py")
+    results = ds.run_job(cpu_image, jobs, timeout=90)
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert "mode: legacy" in result.logs, result.explain()
+        assert "pulled [3.0, 3.0, 3.0]" in result.logs, result.explain()
+    assert _model_files(jobs[0]) == ["model-0000.params", "model-shapes.json", "model-symbol.json"], \
+        results[0].explain()
+    assert _model_files(jobs[1]) == [], results[1].explain()
