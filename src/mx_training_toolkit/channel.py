@@ -12,15 +12,15 @@ Messages are JSON lines: ``hello``, ``worker-done``, ``failed`` and ``ping`` go 
 """
 
 import json
-import logging
 import socket
 import threading
 import time
 
 from .errors import ParameterServerError
 from .supervisor import Event, JobResult
+from .log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PING_EVERY = 1.0
 SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is gone

@@ -5,8 +5,7 @@ Nothing here creates a directory or touches the network: ``load`` only reads.
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Tuple
+from collections import namedtuple
 
 from . import hyperparameters as hp
 from .errors import ConfigError
@@ -21,11 +20,11 @@ DEFAULT_PS_PORT = 8000
 DEFAULT_LOG_LEVEL = 20
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(namedtuple("Paths", "base")):
     """Every path of the base directory layout (CONTRACT section 1)."""
 
-    base: str
+    __slots__ = ()
+    # base: str
 
     def _join(self, *parts):
         return os.path.join(self.base, *parts)
@@ -86,30 +85,30 @@ class Paths:
         return self._join("input", "data", channel)
 
 
-@dataclass(frozen=True)
-class JobConfig:
+class JobConfig(namedtuple("JobConfig", "paths hyperparameters user_hyperparameters reserved_hyperparameters resource_config input_data_config current_host hosts network_interface_name current_instance_type user_entry_point submit_directory log_level job_name region parameter_server_enabled legacy_mode ps_port ps_verbose channels", defaults=((),))):
     """The job description, read once. Hyperparameter values are already JSON-decoded."""
 
-    paths: Paths
-    hyperparameters: Mapping[str, Any]  # all of them, decoded
-    user_hyperparameters: Mapping[str, Any]
-    reserved_hyperparameters: Mapping[str, Any]
-    resource_config: Mapping[str, Any]
-    input_data_config: Mapping[str, Any]
-    current_host: str
-    hosts: Tuple[str, ...]
-    network_interface_name: str
-    current_instance_type: str
-    user_entry_point: str
-    submit_directory: Optional[str]
-    log_level: int
-    job_name: Optional[str]
-    region: Optional[str]
-    parameter_server_enabled: bool
-    legacy_mode: Optional[bool]  # None: decide from the script
-    ps_port: int
-    ps_verbose: int
-    channels: Tuple[str, ...] = field(default=())
+    __slots__ = ()
+    # paths: Paths
+    # hyperparameters: Mapping[str, Any]  # all of them, decoded
+    # user_hyperparameters: Mapping[str, Any]
+    # reserved_hyperparameters: Mapping[str, Any]
+    # resource_config: Mapping[str, Any]
+    # input_data_config: Mapping[str, Any]
+    # current_host: str
+    # hosts: Tuple[str, ...]
+    # network_interface_name: str
+    # current_instance_type: str
+    # user_entry_point: str
+    # submit_directory: Optional[str]
+    # log_level: int
+    # job_name: Optional[str]
+    # region: Optional[str]
+    # parameter_server_enabled: bool
+    # legacy_mode: Optional[bool]  # None: decide from the script
+    # ps_port: int
+    # ps_verbose: int
+    # channels: Tuple[str, ...]
 
     @property
     def module_name(self):

@@ -3,23 +3,21 @@
 import json
 import math
 import os
-import re
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from collections import namedtuple
 
 from . import hyperparameters as hp
-from .config import JobConfig
 
 FRAMEWORK_MODULE = "mx_training_toolkit.training:main"
-SECRET_NAME = re.compile(r"password|passwd|secret|token|key|credential", re.IGNORECASE)
+SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
 MASK = "********"
 
 
-@dataclass(frozen=True)
-class TrainingEnv:
-    config: JobConfig
-    num_gpus: int
-    num_cpus: int
+class TrainingEnv(namedtuple("TrainingEnv", "config num_gpus num_cpus")):
+
+    __slots__ = ()
+    # config: JobConfig
+    # num_gpus: int
+    # num_cpus: int
 
     def user_args(self):
         """The user hyperparameters rendered as command-line arguments (CONTRACT section 2)."""
@@ -111,8 +109,13 @@ def _env_value(value):
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def looks_secret(name):
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
 def mask_secrets(hyperparameters):
-    return {k: (MASK if SECRET_NAME.search(k) else v) for k, v in hyperparameters.items()}
+    return {k: (MASK if looks_secret(k) else v) for k, v in hyperparameters.items()}
 
 
 def with_pythonpath(env_vars, inherited):
@@ -126,7 +129,7 @@ def with_pythonpath(env_vars, inherited):
 # ---- host facts -------------------------------------------------------------------------------
 
 
-def count_gpus(cuda_visible_devices: Optional[str], physical: int) -> int:
+def count_gpus(cuda_visible_devices, physical):
     """GPUs this job may use: ``physical`` narrowed by CUDA_VISIBLE_DEVICES (CUDA's own rules:
     the list stops at the first invalid entry; empty, or -1 first, means none)."""
     if physical <= 0:
@@ -151,13 +154,12 @@ def physical_gpus(proc_root="/proc/driver/nvidia/gpus", dev_root="/dev"):
     except OSError:
         pass
     try:
-        return sum(1 for name in os.listdir(dev_root) if re.fullmatch(r"nvidia\d+", name))
+        return sum(1 for name in os.listdir(dev_root) if name[len("nvidia"):].isdigit() and name.startswith("nvidia"))
     except OSError:
         return 0
 
 
-def count_cpus(affinity: int, cpu_max: Optional[str] = None, cfs_quota: Optional[str] = None,
-               cfs_period: Optional[str] = None) -> int:
+def count_cpus(affinity, cpu_max=None, cfs_quota=None, cfs_period=None):
     """CPUs this process may really use: its affinity, capped by a cgroup CPU quota (v2 ``cpu.max``
     or v1 ``cfs_quota_us``/``cfs_period_us``), rounded up, at least 1."""
     limit = affinity
@@ -194,7 +196,7 @@ def usable_cpus():
     )
 
 
-def build(config: JobConfig, environ: Mapping[str, str]) -> TrainingEnv:
+def build(config, environ):
     """Build the training environment once: config plus this host's GPU and CPU counts."""
     gpus = count_gpus(environ.get("CUDA_VISIBLE_DEVICES"), physical_gpus())
     return TrainingEnv(config=config, num_gpus=gpus, num_cpus=usable_cpus())

@@ -1,9 +1,9 @@
 """The success and failure files (CONTRACT section 1). Exactly one place writes them."""
 
-import logging
 import os
+from .log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TITLES = {
     "configuration": "Configuration error",

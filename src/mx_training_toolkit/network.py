@@ -1,13 +1,12 @@
 """Host names -> addresses: wait (bounded, with backoff, logged) until every host resolves."""
 
 import json
-import logging
-import socket
 import time
 
 from .errors import ConfigError, HostResolutionError
+from .log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 HOST_ADDRESSES_ENV = "MX_TRAINING_HOST_ADDRESSES"  # JSON {"algo-1": "127.0.0.2", ...}, for local runs
 
@@ -26,6 +25,8 @@ def parse_address_map(text):
 
 
 def resolve_ipv4(host):
+    import socket  # only multi-host jobs resolve names
+
     return socket.gethostbyname(host)
 
 

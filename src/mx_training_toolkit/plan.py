@@ -1,7 +1,6 @@
 """Pure: which processes run on this host, each with its whole environment (a ``LaunchPlan``)."""
 
-from dataclasses import dataclass
-from typing import Mapping, Tuple
+from collections import namedtuple
 
 from .runner import STATUS_FILE_ENV
 from .supervisor import SCHEDULER, SERVER, WORKER, ProcessSpec
@@ -21,12 +20,12 @@ PS_VERBOSE = "PS_VERBOSE"
 ROLE_SNIPPET = "import mxnet"
 
 
-@dataclass(frozen=True)
-class LaunchPlan:
+class LaunchPlan(namedtuple("LaunchPlan", "specs parameter_server")):
     """The processes of this host: parameter-server roles first, the worker last."""
 
-    specs: Tuple[ProcessSpec, ...]
-    parameter_server: bool
+    __slots__ = ()
+    # specs: Tuple[ProcessSpec, ...]
+    # parameter_server: bool
 
     @property
     def worker(self):
@@ -37,7 +36,7 @@ class LaunchPlan:
         return self.specs[:-1]
 
 
-def ps_env(config, addresses: Mapping[str, str], role):
+def ps_env(config, addresses, role):
     """ps-lite's variables for ``role`` on this host. ``addresses`` maps host names to IP addresses
     (ps-lite needs an IP for the scheduler: a host name fails with "bind failed")."""
     n = len(config.hosts)
@@ -62,8 +61,7 @@ def coordinator_port(config):
     return config.ps_port + 1 if config.ps_port < 65535 else config.ps_port - 1
 
 
-def plan_job(config, base_env: Mapping[str, str], user_code, addresses: Mapping[str, str], python,
-             status_file=None) -> LaunchPlan:
+def plan_job(config, base_env, user_code, addresses, python, status_file=None):
     """Describe this host's processes. ``base_env`` is the whole environment every process gets
     (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
     ``status_file`` is where a parameter-server worker records its real exit status."""

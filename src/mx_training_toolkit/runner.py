@@ -9,10 +9,8 @@ exception both give 0). The launcher reads the recorded status instead.
 """
 
 import os
-import runpy
 import signal
 import sys
-import traceback
 
 STATUS_FILE_ENV = "MX_TRAINING_STATUS_FILE"
 
@@ -42,6 +40,9 @@ def status_of_exit(error):
 
 def print_user_traceback(error):
     """Print the traceback as Python would, without this runner's and runpy's frames."""
+    import runpy
+    import traceback
+
     tb = error.__traceback__
     ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>")
     while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename, ours):
@@ -55,6 +56,8 @@ def _is_ours(filename, ours):
 
 def run(argv):
     """Run the script or module named by ``argv`` -> its exit status."""
+    import runpy
+
     if argv[:1] == ["--module"]:
         target, rest = argv[1], argv[2:]
         sys.argv = [target] + rest

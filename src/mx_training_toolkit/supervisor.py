@@ -6,20 +6,17 @@ A waiter thread per child posts its exit to one event queue; the main thread's l
 """
 
 import collections
-import logging
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from collections import namedtuple
+from .log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TAIL_LINES = 60
 EARLY_EXIT_GRACE = 10.0  # seconds a role may precede the workers in exiting 0
@@ -29,40 +26,42 @@ SCHEDULER = "scheduler"
 SERVER = "server"
 
 
-@dataclass(frozen=True)
-class ProcessSpec:
+class ProcessSpec(namedtuple("ProcessSpec", "role argv env cwd prefix status_file", defaults=("", None))):
     """One process to run: argv (never a shell string), its whole environment and working dir."""
 
-    role: str
-    argv: Tuple[str, ...]
-    env: Mapping[str, str]
-    cwd: str
-    prefix: str = ""  # put before each output line ("" for the user script)
-    status_file: Optional[str] = None  # where the child records its real exit status (see runner.py)
+    __slots__ = ()
+    # role: str
+    # argv: Tuple[str, ...]
+    # env: Mapping[str, str]
+    # cwd: str
+    # prefix: str  # put before each output line ("" for the user script)
+    # status_file: Optional[str]  # where the child records its real exit status (see runner.py)
 
 
-@dataclass(frozen=True)
-class JobResult:
+class JobResult(namedtuple("JobResult", "role host status stderr_tail note", defaults=((), ""))):
     """How one process (or a peer host) ended. ``status`` is an exit status, 128+N for signal N."""
 
-    role: str
-    host: str
-    status: int
-    stderr_tail: Tuple[str, ...] = ()
-    note: str = ""  # extra words for the failure file ("exited before the worker finished", ...)
+    __slots__ = ()
+    # role: str
+    # host: str
+    # status: int
+    # stderr_tail: Tuple[str, ...]
+    # note: str  # extra words for the failure file ("exited before the worker finished", ...)
 
     @property
     def ok(self):
         return self.status == 0
 
 
-@dataclass(frozen=True)
-class Event:
-    kind: str  # "exit" (a child), "peer-failed", "job-done" (from the cross-host channel)
-    role: str = ""
-    status: int = 0
-    result: Optional[JobResult] = None
-    extra: dict = field(default_factory=dict)
+class Event(namedtuple("Event", "kind role status result extra", defaults=("", 0, None, None))):
+    """Something the run loop must decide on: a child's exit or news from the other hosts."""
+
+    __slots__ = ()
+    # kind: str  # "exit" (a child), "peer-failed", "all-done" (from the cross-host channel)
+    # role: str
+    # status: int
+    # result: Optional[JobResult]
+    # extra: dict
 
 
 def exit_status(returncode):
@@ -223,11 +222,15 @@ class Supervisor:
     def scratch(self):
         """A private temporary directory (for status files), removed by ``remove_scratch``."""
         if self._scratch is None:
+            import tempfile
+
             self._scratch = tempfile.mkdtemp(prefix="mx-training-")
         return self._scratch
 
     def remove_scratch(self):
         if self._scratch is not None:
+            import shutil
+
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from mx_training_toolkit import archive as archive_mod, code, config
+from mx_training_toolkit import archive as archive_mod, code, config, download
 from mx_training_toolkit.errors import CodeDownloadError, ConfigError
 
 # ---- detect_legacy ----------------------------------------------------------------------------
@@ -217,20 +217,20 @@ def test_truncated_archive(area):
 @pytest.mark.parametrize("url", ["ftp://x/code.tar.gz", "https://example.com/c.tar.gz", "gs://b/k"])
 def test_unsupported_url_scheme(tmp_path, url):
     with pytest.raises(CodeDownloadError, match="sagemaker_submit_directory .*unsupported URL scheme"):
-        code.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), {})
 
 
 @pytest.mark.parametrize("url", ["s3://", "s3://bucket-only", "s3://bucket/"])
 def test_malformed_s3_url(tmp_path, url):
     pytest.importorskip("boto3")
     with pytest.raises(CodeDownloadError, match="is not an s3://bucket/key URL"):
-        code.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), {})
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_missing_submit_directory(tmp_path):
     with pytest.raises(CodeDownloadError, match="does not exist"):
-        code.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), {})
+        download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), {})
 
 
 # ---- describe and install_commands ------------------------------------------------------------
