@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import sys
@@ -35,8 +34,8 @@ def parse_args(argv):
     p.add_argument("--parameter-server", action="store_true", help="start the MXNet parameter server")
     p.add_argument("--legacy", action="store_true", help="force legacy train()/save() mode")
     p.add_argument("--ps-port", type=int, help="scheduler port (default: a free one)")
-    p.add_argument("--base-dir", help="where the hosts' base directories go (default: a temporary directory)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary base directory")
+    p.add_argument("--base-dir", help="where the hosts' base directories go (default: a new temporary directory, "
+                                      "kept so that its model and output can be read)")
     args = p.parse_args(argv)
     if args.hosts < 1 or args.hosts > 200:
         p.error("--hosts must be between 1 and 200")
@@ -132,9 +131,8 @@ def plan_hosts(args, root):
     return out
 
 
-def run_hosts(launchers, stop_after_failure=30.0):
-    """Run one launcher per host; -> the job's exit status (the first failing host's, else 0)."""
-    supervisor = Supervisor(host="local", grace=30.0)
+def run_hosts(supervisor, launchers, stop_after_failure=30.0):
+    """Run one launcher per host; -> the job's exit status (the root cause's, else 0)."""
     for host, base, env in launchers:
         supervisor.start(ProcessSpec(host, (sys.executable, "-m", LAUNCHER), env, base, "{} | ".format(host)))
     statuses = {}
@@ -181,11 +179,14 @@ def main(argv=None):
     root = args.base_dir or tempfile.mkdtemp(prefix="mx-train-")
     os.makedirs(root, exist_ok=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The launchers run in sessions of their own (a terminal's Ctrl-C does not reach them):
+    # stopping them is this command's job, and each forwards the stop to its whole job.
+    supervisor = Supervisor(host="local", grace=30.0)
     status = 1
     try:
         launchers = plan_hosts(args, root)
         print("mx-train: {} host(s) under {}".format(len(launchers), root), file=sys.stderr)
-        status = run_hosts(launchers)
+        status = run_hosts(supervisor, launchers)
         if status == 0:
             print("mx-train: the job succeeded; model in {}".format(os.path.join(launchers[0][1], "model")),
                   file=sys.stderr)
@@ -193,7 +194,7 @@ def main(argv=None):
         print("mx-train: interrupted; stopping every host", file=sys.stderr)
         status = 130
     finally:
-        if not args.keep and not args.base_dir and status == 0:
-            print("mx-train: (pass --keep to keep {})".format(root), file=sys.stderr)
-            shutil.rmtree(root, ignore_errors=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop(signal.SIGTERM)
     sys.exit(status)

@@ -1,0 +1,46 @@
+"""``mx-train``: the bundled example, and Ctrl-C on a multi-host job."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+from .test_parameter_server import MX_TRAIN, PS_CODE, assert_no_ps_process_left, processes_with, read
+
+
+def test_bundled_example_runs_end_to_end(tmp_path):
+    root = str(tmp_path / "example")
+    proc = subprocess.run(MX_TRAIN + ["--base-dir", root], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, timeout=180)
+    text = proc.stdout.decode()
+    assert proc.returncode == 0, text[-3000:]
+    mse = float(re.search(r"example: final mse ([0-9.]+)", text).group(1))
+    assert mse < 0.5
+    assert "mx-train: the job succeeded; model in {}".format(os.path.join(root, "algo-1", "model")) in text
+    assert sorted(os.listdir(os.path.join(root, "algo-1", "model"))) == [
+        "model-0000.params", "model-shapes.json", "model-symbol.json"]
+
+
+def test_ctrl_c_stops_every_host(tmp_path):
+    root = str(tmp_path / "hosts")
+    argv = MX_TRAIN + ["--code", PS_CODE, "--entry-point", "dist_sum.py", "--hosts", "2", "--parameter-server",
+                       "--hp", "steps=400", "--hp", "sleep=0.05", "--base-dir", root]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        seen = 0
+        while seen < 2:
+            line = proc.stdout.readline()
+            assert line, "mx-train ended before training started"
+            seen += b"dist_sum: pulled sum" in line
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert time.monotonic() - began < 20
+    for host in ("algo-1", "algo-2"):
+        assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGTERM")
+    assert_no_ps_process_left(root)
+    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []  # launchers and everything they started
