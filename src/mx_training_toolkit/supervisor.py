@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 from collections import namedtuple
+
+from .errors import UserScriptError
 from .log import get_logger
 
 log = get_logger(__name__)
@@ -211,10 +213,14 @@ class Supervisor:
 
     def start(self, spec):
         """Start ``spec`` in its own session, output piped to our reader threads."""
-        popen = subprocess.Popen(
-            list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        )
+        try:
+            popen = subprocess.Popen(
+                list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            )
+        except OSError as e:  # not executable, bad interpreter line, missing file
+            raise UserScriptError("cannot start {} in {}: {}".format(spec.argv[0], spec.cwd, e.strerror or e),
+                                  exit_code=126 if isinstance(e, PermissionError) or e.errno == 8 else 127) from e
         child = Child(spec, popen, self.events, self._stdout, self._stderr)
         self.children.append(child)
         return child
@@ -251,12 +257,28 @@ class Supervisor:
                 continue
 
     def run_one(self, spec):
-        """Run ``spec`` to its end, streaming its output -> its ``JobResult``."""
+        """Run ``spec`` (a helper such as pip) to its end, streaming its output -> its ``JobResult``.
+
+        If another host fails meanwhile, the helper is killed and the peer's result returned
+        (its ``host`` is not ours). Other events are kept for the job's loop."""
         child = self.start(spec)
-        while True:
-            event = self.next_event()
-            if event is not None and event.kind == "exit" and event.extra.get("child") is child:
-                break
+        kept = []
+        try:
+            while True:
+                event = self.next_event()
+                if event is None:
+                    continue
+                if event.kind == "exit" and event.extra.get("child") is child:
+                    break
+                if event.kind == "peer-failed":
+                    _signal_group(child.pgid, signal.SIGKILL)
+                    child.popen.wait()
+                    child.drain(2.0)
+                    return event.result
+                kept.append(event)
+        finally:
+            for event in kept:
+                self.events.put(event)
         _signal_group(child.pgid, signal.SIGKILL)  # leftovers of a finished helper process
         child.drain(2.0)
         return child.result(self.host)

@@ -51,8 +51,6 @@ def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 
-
-
 def configure(settings, environ):
     """Configuration and environment -> ``TrainingEnv``. Raises ``ConfigError``."""
     cfg = config.load(settings.base_dir, environ)
@@ -79,6 +77,8 @@ def install(supervisor, env, user_code, process_env):
         log.info("pip: %s", " ".join(argv[1:]))
         spec = plan.ProcessSpec("pip", argv, process_env, env.config.paths.code_dir, "[pip] ")
         result = supervisor.run_one(spec)
+        if result.host != supervisor.host:  # another host of the job failed meanwhile
+            raise _failure_error(result, env.config)
         if not result.ok:
             raise PipInstallError("`{}` in {} {}".format(" ".join(argv[argv.index("pip"):]), spec.cwd,
                                                          describe_status(result.status)),
@@ -165,7 +165,7 @@ def _failure_error(result, cfg):
     return error
 
 
-def main(argv=None):
+def main():
     """Entry point of ``train``: run the job, write the success or failure file, exit with its status."""
     environ = dict(os.environ)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -192,3 +192,12 @@ def test_model_dir_untouched_by_a_failing_job(job):
     result = job.run()
     assert result.returncode == 2
     assert snapshot(job.path("model")) == before
+
+
+def test_entry_point_that_cannot_start_is_a_user_script_failure(job):
+    job.add_script("train.sh", "#!/no/such/interpreter\necho never\n")
+    job.entry("train.sh")
+    result = job.run()
+    assert result.returncode == 127
+    assert result.failure_first_line.startswith("User script failed: cannot start ./train.sh in ")
+    assert "Traceback" not in result.stderr
