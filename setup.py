@@ -13,7 +13,7 @@ setup(
     extras_require={
         "mxnet": ["mxnet==1.9.1", "numpy<1.24"],
         "s3": ["boto3"],
-        "test": ["pytest", "moto[server]", "boto3"],
+        "test": ["pytest", "moto[server]", "boto3", "pyflakes"],
     },
     entry_points={
         "console_scripts": [
