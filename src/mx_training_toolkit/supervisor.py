@@ -322,7 +322,7 @@ class Supervisor:
                 child = event.extra["child"]
                 if child not in self.children:
                     continue
-                child.drain(1.0)
+                child.drain(0.2)  # at once, unless a descendant still holds its pipes
                 if child.status != 0:
                     note = "" if child.spec.role == WORKER or finished else "it exited before the workers finished"
                     return self._fail(channel, child.result(self.host, note))
@@ -349,21 +349,37 @@ class Supervisor:
         began = time.monotonic()
         groups = {c.pgid for c in self.children}
         live = [g for g in groups if _signal_group(g, signum)]
-        live_orphans = self._orphans()
-        for pid in live_orphans:
-            _kill(pid, signum)
+        signalled = set()
+
+        def orphans_signalled():
+            # Processes that left our groups reach us as orphans, some only once their parent
+            # has stopped: each gets the signal as soon as it appears.
+            orphans = self._orphans()
+            for pid in orphans:
+                if pid not in signalled:
+                    _kill(pid, signum)
+                    signalled.add(pid)
+            return orphans
+
+        live_orphans = orphans_signalled()
         deadline = began + self.grace
         while (live or live_orphans) and time.monotonic() < deadline:
             time.sleep(0.02)
             self._reap_orphans()
             live = [g for g in live if _signal_group(g, 0)]
-            live_orphans = self._orphans()
+            live_orphans = orphans_signalled()
         for g in live:
             log.warning("process group %d did not stop within %.0f s of %s: killing it", g, self.grace,
                         signal.Signals(signum).name)
             _signal_group(g, signal.SIGKILL)
-        for pid in self._orphans():
-            _kill(pid, signal.SIGKILL)
+        for _ in range(10):  # an orphan's own children become orphans once it is killed
+            orphans = self._orphans()
+            if not orphans:
+                break
+            for pid in orphans:
+                _kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+            self._reap_orphans()
         for c in self.children:
             try:
                 c.popen.wait(timeout=5)
