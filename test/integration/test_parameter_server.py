@@ -122,24 +122,18 @@ def _fault_job(tmp_path, kill_role=None, kill_host=None, extra=()):
     return proc.returncode, root, (b"".join(lines) + out).decode(), elapsed
 
 
-def test_killing_a_server_ends_the_job_everywhere(tmp_path):
-    status, root, text, elapsed = _fault_job(tmp_path, "server", "algo-2")
+@pytest.mark.parametrize("role,host,first_line", [
+    ("server", "algo-2", "Parameter server failed: the server process on algo-2 was killed by SIGKILL "
+                         "(exit status 137); probably out of memory; it exited before the workers finished"),
+    ("scheduler", "algo-1", "Parameter server failed: the scheduler process on algo-1 was killed by SIGKILL "
+                            "(exit status 137); probably out of memory; it exited before the workers finished"),
+])
+def test_killing_a_parameter_server_process_ends_the_job_everywhere(tmp_path, role, host, first_line):
+    status, root, text, elapsed = _fault_job(tmp_path, role, host)
     assert status != 0
     assert elapsed < 15, text[-3000:]
-    for host in ("algo-1", "algo-2"):
-        first = read(root, host, "output", "failure").splitlines()[0]
-        assert first == "Parameter server failed: the server process on algo-2 was killed by SIGKILL " \
-                        "(exit status 137); probably out of memory; it exited before the workers finished", first
-    assert_no_ps_process_left(root)
-
-
-def test_killing_the_scheduler_ends_the_job_everywhere(tmp_path):
-    status, root, text, elapsed = _fault_job(tmp_path, "scheduler", "algo-1")
-    assert status != 0
-    assert elapsed < 15, text[-3000:]
-    for host in ("algo-1", "algo-2"):
-        first = read(root, host, "output", "failure").splitlines()[0]
-        assert first.startswith("Parameter server failed: the scheduler process on algo-1 was killed by SIGKILL"), first
+    for each in ("algo-1", "algo-2"):
+        assert read(root, each, "output", "failure").splitlines()[0] == first_line
     assert_no_ps_process_left(root)
 
 
