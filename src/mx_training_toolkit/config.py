@@ -290,6 +290,12 @@ def load(base_dir, environ):
     ps_enabled = _bool_field(
         reserved.get("sagemaker_parameter_server_enabled", False), file, "sagemaker_parameter_server_enabled"
     )
+    if _bool_field(reserved.get("sagemaker_mpi_enabled", False), file, "sagemaker_mpi_enabled"):
+        # Running the script once per host without MPI would train unsynchronised, silently.
+        raise ConfigError("{}: field 'sagemaker_mpi_enabled' is true, but this container distributes training "
+                          "with MXNet's parameter server, not MPI/Horovod; use "
+                          "sagemaker_parameter_server_enabled (distribution={{'parameter_server': "
+                          "{{'enabled': True}}}})".format(file))
     legacy = reserved.get("sagemaker_mxnet_legacy_mode", environ.get(LEGACY_MODE_ENV))
     legacy = None if legacy is None or legacy == "" else _bool_field(legacy, file, "sagemaker_mxnet_legacy_mode")
     ps_port = _int_field(reserved.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)

@@ -159,6 +159,10 @@ BAD = [
      "field 'sagemaker_parameter_server_enabled' must be true or false"),
     ({HPS: {**PROGRAM, "sagemaker_parameter_server_enabled": "[]"}}, "field 'sagemaker_parameter_server_enabled'"),
     ({HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": '"perhaps"'}}, "field 'sagemaker_mxnet_legacy_mode'"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true"}},
+     "hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but this container distributes training with "
+     "MXNet's parameter server"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": '"sometimes"'}}, "field 'sagemaker_mpi_enabled' must be true or false"),
     ({HPS: {**PROGRAM, "sagemaker_job_name": "5"}}, "field 'sagemaker_job_name' must be a string"),
     ({HPS: {**PROGRAM, "sagemaker_region": "null"}}, "field 'sagemaker_region' must be a string"),
     # --- resource config
