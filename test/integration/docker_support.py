@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import Job
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = REPO_ROOT / "test" / "resources"
 CONTAINER_RESOURCES = RESOURCES / "container"
@@ -108,16 +110,21 @@ class ContainerResult:
             self.name, self.host, self.returncode, self.seconds, self.failure, self.logs[-6000:])
 
 
-class JobDir:
-    """One host's /opt/ml, built on the host: config files, code, then mounted into a container."""
+class JobDir(Job):
+    """One host's /opt/ml, built on the host: config files, code, then mounted into a container.
+    ``path()`` gives ``Path`` objects; the config files are written as for host-side jobs."""
 
     def __init__(self, base, current_host="algo-1", hosts=("algo-1",)):
+        super().__init__(base)
         self.base = Path(base)
-        self.current_host = current_host
-        self.hosts = list(hosts)
-        self.hyperparameters = {"sagemaker_submit_directory": json.dumps("/opt/ml/code")}
-        for sub in ("input/config", "input/data", "code", "model", "output"):
+        self.resource_config = {"current_host": current_host, "hosts": list(hosts)}
+        self.hyperparameters["sagemaker_submit_directory"] = json.dumps("/opt/ml/code")
+        for sub in ("input/data", "model", "output"):
             self.path(sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def current_host(self):
+        return self.resource_config["current_host"]
 
     def path(self, *parts):
         return self.base.joinpath(*parts)
@@ -136,19 +143,6 @@ class JobDir:
         else:
             dest.write_text(text)
         return dest
-
-    def entry(self, program, **user_hyperparameters):
-        """Set the entry point and user hyperparameters, JSON-encoded as the SDK sends them."""
-        self.hyperparameters["sagemaker_program"] = json.dumps(program)
-        for key, value in user_hyperparameters.items():
-            self.hyperparameters[key] = json.dumps(value)
-        return self
-
-    def write_config(self):
-        config = self.path("input", "config")
-        (config / "hyperparameters.json").write_text(json.dumps(self.hyperparameters))
-        (config / "resourceconfig.json").write_text(
-            json.dumps({"current_host": self.current_host, "hosts": self.hosts}))
 
 
 def make_job_dirs(root, hosts):
