@@ -36,6 +36,18 @@ def processes_with(var, value=None, base=None):
     return found
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_parameter_server(job):
+    """Switch the job's parameter server on, its scheduler on a free port."""
+    job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
+    job.hyperparameters["_ps_port"] = str(free_port())
+
+
 def start_job(tmp_path, hosts, *extra, entry="dist_sum.py"):
     root = str(tmp_path / "hosts")
     argv = MX_TRAIN + ["--code", PS_CODE, "--entry-point", entry, "--hosts", str(hosts), "--base-dir", root] + list(extra)
@@ -179,11 +191,7 @@ def test_host_that_never_resolves_is_a_bounded_clear_error(job):
 def test_single_host_parameter_server_job(job):
     job.add_script("dist_sum.py", open(os.path.join(PS_CODE, "dist_sum.py")).read())
     job.entry("dist_sum.py", steps=5)
-    job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    job.hyperparameters["_ps_port"] = str(port)
+    with_parameter_server(job)
     result = job.run()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(with the parameter server: scheduler, server)" in result.stderr
@@ -199,11 +207,7 @@ def test_worker_exit_status_survives_mxnet_distributed_shutdown(job, body, statu
     # the launcher must still report the script's own status.
     job.add_script("train.py", "import sys\nimport mxnet as mx\nkv = mx.kv.create('dist_sync')\n" + body + "\n")
     job.entry("train.py")
-    job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    job.hyperparameters["_ps_port"] = str(port)
+    with_parameter_server(job)
     result = job.run()
     assert result.returncode == status
     assert result.failure_first_line == "User script failed: train.py " + words
@@ -217,9 +221,7 @@ def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_
     # algo-2's code download fails; algo-1 (whose script would wait for a minute) must not wait
     # for algo-2 to join the job until a timeout: it learns of the failure through the channel.
     from .conftest import Job
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     addresses = json.dumps({"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"})
     jobs, procs = [], []
     for host in ("algo-1", "algo-2"):
