@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+from .errors import Terminated
 from .network import HOST_ADDRESSES_ENV
 from .supervisor import ProcessSpec, Supervisor
 
@@ -170,18 +171,15 @@ def job_status(failed_statuses):
     return next((s for s in failed_statuses if s != 1), 1)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = args.base_dir or tempfile.mkdtemp(prefix="mx-train-")
     os.makedirs(root, exist_ok=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     # The launchers run in sessions of their own (a terminal's Ctrl-C does not reach them):
     # stopping them is this command's job, and each forwards the stop to its whole job.
     supervisor = Supervisor(host="local", grace=30.0)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, supervisor.stop_request.on_signal)
     status = 1
     try:
         launchers = plan_hosts(args, root)
@@ -190,9 +188,9 @@ def main(argv=None):
         if status == 0:
             print("mx-train: the job succeeded; model in {}".format(os.path.join(launchers[0][1], "model")),
                   file=sys.stderr)
-    except KeyboardInterrupt:
+    except Terminated as t:
         print("mx-train: interrupted; stopping every host", file=sys.stderr)
-        status = 130
+        status = 128 + t.signum
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

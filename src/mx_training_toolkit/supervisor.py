@@ -6,6 +6,7 @@ A waiter thread per child posts its exit to one event queue; the main thread's l
 """
 
 import collections
+import contextlib
 import os
 import queue
 import signal
@@ -15,7 +16,7 @@ import threading
 import time
 from collections import namedtuple
 
-from .errors import UserScriptError
+from .errors import Terminated, UserScriptError
 from .log import get_logger
 
 log = get_logger(__name__)
@@ -199,12 +200,31 @@ def become_subreaper():
         return False
 
 
+class StopRequest:
+    """The first SIGTERM/SIGINT the launcher received. Its signal handler records it here and
+    raises ``Terminated`` itself only while the main thread is not inside the run loop's wait
+    (raising inside the queue's lock handling would break the lock); the loop checks it instead."""
+
+    def __init__(self):
+        self.signum = None
+        self.waiting = False
+
+    def on_signal(self, signum, frame):
+        if self.signum is not None:
+            return  # the first signal decides; the stop is already under way
+        self.signum = signum
+        if not self.waiting:
+            raise Terminated(signum)
+
+
 class Supervisor:
     """Runs the processes of one host and stops them all, with one grace period."""
 
-    def __init__(self, host, grace=10.0, stdout=None, stderr=None):
+    def __init__(self, host, grace=10.0, stdout=None, stderr=None, stop_request=None):
         self.host = host
         self.grace = grace
+        self.stop_request = stop_request or StopRequest()
+        self.killed_groups = set()  # groups we had to SIGKILL after the grace period
         self.events = queue.Queue()
         self.children = []
         self._scratch = None
@@ -245,18 +265,47 @@ class Supervisor:
         self.events.put(event)
 
     def next_event(self, timeout=None):
-        """The next event, or None after ``timeout`` seconds. Signals interrupt the wait."""
+        """The next event, or None after ``timeout`` seconds. Raises ``Terminated`` (within 0.1 s)
+        once the launcher has received SIGTERM or SIGINT."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            step = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-            if step <= 0:
-                return None
-            try:
-                return self.events.get(timeout=step)
-            except queue.Empty:
-                continue
+        with self._loop():
+            while True:
+                if self.stop_request.signum is not None:
+                    raise Terminated(self.stop_request.signum)
+                step = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if step <= 0:
+                    return None
+                try:
+                    event = self.events.get(timeout=step)
+                except queue.Empty:
+                    continue
+                if self.stop_request.signum is not None:  # our own stop explains whatever happened
+                    raise Terminated(self.stop_request.signum)
+                return event
 
     def run_one(self, spec):
+        """Run ``spec`` (a helper such as pip) to its end -> its ``JobResult`` (see ``_run_one``)."""
+        with self._loop():
+            return self._run_one(spec)
+
+    def run(self, specs, linger=60.0, channel=None):
+        """Run this host's processes -> list of ``JobResult`` (see ``_run``)."""
+        with self._loop():
+            return self._run(specs, linger, channel)
+
+    @contextlib.contextmanager
+    def _loop(self):
+        # While the loop runs, a signal is only recorded; ``next_event`` raises it at a safe point.
+        stop = self.stop_request
+        waiting, stop.waiting = stop.waiting, True
+        try:
+            if stop.signum is not None:
+                raise Terminated(stop.signum)
+            yield
+        finally:
+            stop.waiting = waiting
+
+    def _run_one(self, spec):
         """Run ``spec`` (a helper such as pip) to its end, streaming its output -> its ``JobResult``.
 
         If another host fails meanwhile, the helper is killed and the peer's result returned
@@ -283,7 +332,7 @@ class Supervisor:
         child.drain(2.0)
         return child.result(self.host)
 
-    def run(self, specs, linger=60.0, channel=None):
+    def _run(self, specs, linger, channel):
         """Run this host's processes; the worker (last spec) decides. -> list of ``JobResult``.
 
         The list is empty when the job succeeded; otherwise its first entry is the root cause.
@@ -320,8 +369,6 @@ class Supervisor:
                 all_done = True
             elif event.kind == "exit":
                 child = event.extra["child"]
-                if child not in self.children:
-                    continue
                 child.drain(0.2)  # at once, unless a descendant still holds its pipes
                 if child.status != 0:
                     note = "" if child.spec.role == WORKER or finished else "it exited before the workers finished"
@@ -338,9 +385,6 @@ class Supervisor:
         if channel is not None:
             channel.fail(result)
         return [result]
-
-    def alive(self):
-        return [c for c in self.children if c.status is None]
 
     def stop(self, signum=signal.SIGTERM):
         """Send ``signum`` to every group, SIGKILL what is left after the grace period, reap all.
@@ -372,21 +416,26 @@ class Supervisor:
             log.warning("process group %d did not stop within %.0f s of %s: killing it", g, self.grace,
                         signal.Signals(signum).name)
             _signal_group(g, signal.SIGKILL)
-        for _ in range(10):  # an orphan's own children become orphans once it is killed
+            self.killed_groups.add(g)
+        for c in self.children:
+            try:
+                c.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        # What left our groups reaches us as an orphan once its parent is gone, and an orphan's
+        # own children after it: kill and reap (never blocking) until none is left.
+        give_up = time.monotonic() + 5.0
+        while time.monotonic() < give_up:
+            self._reap_orphans()
             orphans = self._orphans()
             if not orphans:
                 break
             for pid in orphans:
                 _kill(pid, signal.SIGKILL)
             time.sleep(0.02)
-            self._reap_orphans()
         for c in self.children:
-            try:
-                c.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             c.drain(1.0)
-        self._reap_orphans(block=True)
+        self._reap_orphans()
         return time.monotonic() - began
 
     def _orphans(self):
@@ -394,13 +443,14 @@ class Supervisor:
         ours = {c.popen.pid for c in self.children}
         return [p for p in _children_of(os.getpid()) if p not in ours and not _is_zombie(p)]
 
-    def _reap_orphans(self, block=False):
+    def _reap_orphans(self):
+        """Collect orphans that have exited (never waits for one that has not)."""
         ours = {c.popen.pid for c in self.children}
         for pid in _children_of(os.getpid()):
             if pid in ours:
                 continue
             try:
-                os.waitpid(pid, 0 if block else os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
 

@@ -9,7 +9,8 @@ from . import code, config, environment, failure, network, plan
 from .errors import EXIT_INTERNAL, PipInstallError, ToolkitError, Terminated, UserScriptError
 from .failure import clear_stale, write_failure, write_success
 from .log import get_logger, set_level
-from .supervisor import SCHEDULER, SERVER, WORKER, JobResult, Supervisor, become_subreaper, describe_status
+from .supervisor import (SCHEDULER, SERVER, WORKER, JobResult, StopRequest, Supervisor, become_subreaper,
+                         describe_status)
 
 log = get_logger("mx_training_toolkit")
 
@@ -45,10 +46,6 @@ def _seconds(environ, name, default):
         return float(environ.get(name, default))
     except ValueError:
         return default
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated(signum)
 
 
 def configure(settings, environ):
@@ -106,6 +103,11 @@ def run_job(settings, environ, supervisor):
         if channel is not None and e.step != "peer host":
             channel.fail(JobResult("launcher", cfg.current_host, e.exit_code, (),
                                    "{} on {}: {}".format(failure.title(e.step), cfg.current_host, e)))
+        raise
+    except Terminated as t:
+        if channel is not None:
+            channel.fail(JobResult("launcher", cfg.current_host, 128 + t.signum, (), "the job was stopped on {} ({})"
+                                   .format(cfg.current_host, signal.Signals(t.signum).name)))
         raise
     finally:
         if channel is not None:
@@ -168,53 +170,60 @@ def _failure_error(result, cfg):
 def main():
     """Entry point of ``train``: run the job, write the success or failure file, exit with its status."""
     environ = dict(os.environ)
+    stop = StopRequest()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_terminated)
+        signal.signal(signum, stop.on_signal)
     become_subreaper()
     settings = None
     supervisor = None
     status = 0
     try:
-        settings = Settings.from_environ(environ)
-        clear_stale(config.Paths(settings.base_dir))
-        supervisor = Supervisor(host="", grace=settings.stop_grace)
-        status = run_job(settings, environ, supervisor)
-        write_success(config.Paths(settings.base_dir))
-        log.info("job finished successfully")
-    except ToolkitError as e:
-        status = e.exit_code
-        log.error("%s failed: %s", e.step, e)
-        _write_failure(settings, environ, e.step, str(e), e.detail)
-    except Exception as e:  # a bug of ours: still a failure file with the traceback, never a silent exit
-        import traceback
+        try:
+            settings = Settings.from_environ(environ)
+            clear_stale(config.Paths(settings.base_dir))
+            supervisor = Supervisor(host="", grace=settings.stop_grace, stop_request=stop)
+            status = run_job(settings, environ, supervisor)
+            write_success(config.Paths(settings.base_dir))
+            log.info("job finished successfully")
+        except ToolkitError as e:
+            status = e.exit_code
+            log.error("%s failed: %s", e.step, e)
+            _write_failure(settings, environ, e.step, str(e), e.detail)
+        except Exception as e:  # a bug of ours: still a failure file with the traceback, never a silent exit
+            import traceback
 
-        status = EXIT_INTERNAL
-        log.exception("internal error")
-        _write_failure(settings, environ, "internal error", "the launcher failed: {!r}".format(e),
-                       traceback.format_exc())
-    except Terminated as t:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        name = signal.Signals(t.signum).name
-        log.warning("received %s: stopping the job", name)
-        detail = ""
-        status = 128 + t.signum
-        message = "the launcher received {} before the job finished".format(name)
-        if supervisor is not None:
-            supervisor.stop(t.signum)
-            workers = [c for c in supervisor.children if c.spec.role == WORKER]
-            if workers and workers[0].status is not None:
-                status = workers[0].status or status
-                message += "; the user script {}".format(describe_status(workers[0].status))
-                detail = _tail_text("its stderr", tuple(workers[0].tail))
-        _write_failure(settings, environ, "stopped", message, detail)
+            status = EXIT_INTERNAL
+            log.exception("internal error")
+            _write_failure(settings, environ, "internal error", "the launcher failed: {!r}".format(e),
+                           traceback.format_exc())
+    except Terminated as t:  # also when the signal came while a failure above was being written
+        status = _stopped(t.signum, settings, environ, supervisor)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_IGN)
         if supervisor is not None:
             supervisor.stop()
             supervisor.remove_scratch()
     exit_now(status)
+
+
+def _stopped(signum, settings, environ, supervisor):
+    """Forward the stop to the job, write why it stopped -> the exit status."""
+    name = signal.Signals(signum).name
+    log.warning("received %s: stopping the job", name)
+    status = 128 + signum
+    message = "the launcher received {} before the job finished".format(name)
+    detail = ""
+    if supervisor is not None:
+        supervisor.stop(signum)
+        worker = next((c for c in supervisor.children if c.spec.role == WORKER), None)
+        if worker is not None and worker.status is not None:
+            if worker.pgid in supervisor.killed_groups:
+                message += "; the user script did not stop within {:.0f} s and was killed".format(supervisor.grace)
+            else:
+                message += "; the user script {}".format(describe_status(worker.status))
+                status = worker.status or status
+            detail = _tail_text("its stderr", tuple(worker.tail))
+    _write_failure(settings, environ, "stopped", message, detail)
+    return status
 
 
 def exit_now(status):
