@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from .errors import ParameterServerError
+from .errors import HostChannelError, ParameterServerError
 from .supervisor import Event, JobResult
 from .log import get_logger
 
@@ -66,8 +66,12 @@ def _lines(sock):
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             try:
-                yield json.loads(line)
+                message = json.loads(line)
             except ValueError:
+                message = None
+            if isinstance(message, dict):
+                yield message
+            else:
                 log.warning("channel: ignoring a malformed message")
 
 
@@ -92,13 +96,14 @@ class Coordinator:
         self._peers = {}  # host -> (socket, send lock)
         self._done = set()
         self._ended = False
+        self._abort = None  # the abort message, once the job has failed
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._server.bind((bind_address, port))
         except OSError as e:
             self._server.close()
-            raise ParameterServerError(
+            raise HostChannelError(
                 "the launchers' channel cannot listen on port {} on {} ({}); the port is _ps_port + 1 "
                 "(hyperparameters.json field '_ps_port')".format(port, host, e.strerror or e)) from e
         self._server.listen(64)
@@ -124,25 +129,33 @@ class Coordinator:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
-        peer = None
+        messages = _lines(sock)
+        hello = next(messages, None)
+        peer = hello.get("host") if hello and hello.get("t") == "hello" else None
         lock = threading.Lock()
-        for message in _lines(sock):
+        with self._lock:
+            known = peer in self.expected and peer not in self._peers
+            if known:
+                self._peers[peer] = (sock, lock)
+            abort = self._abort
+        if not known:  # a port scan, a health check, a stray or repeated client: not part of the job
+            sock.close()
+            return
+        if abort is not None:  # the job already failed: tell a late host at once
+            _send(sock, lock, abort)
+            return
+        log.info("channel: %s joined (%d of %d hosts)", peer, len(self._peers) + 1, len(self.expected) + 1)
+        for message in messages:
             kind = message.get("t")
-            if kind == "hello":
-                peer = message.get("host")
-                with self._lock:
-                    self._peers[peer] = (sock, lock)
-                log.info("channel: %s joined (%d of %d hosts)", peer, len(self._peers) + 1, len(self.expected) + 1)
-            elif kind == "worker-done":
-                self._worker_done(message.get("host"))
+            if kind == "worker-done":
+                self._worker_done(peer)
             elif kind == "failed":
                 self.fail(_result(message, "failed"))
         with self._lock:
-            finished = self._ended or peer in self._done and len(self._done) == len(self.expected) + 1
+            finished = self._ended or len(self._done) == len(self.expected) + 1
         if not finished:
-            self.fail(JobResult("launcher", peer or "a host", 1, (),
-                                "the connection to the launcher on {} was lost (the host stopped or died)".format(
-                                    peer or "an unknown host")))
+            self.fail(JobResult("launcher", peer, 1, (),
+                                "the connection to the launcher on {} was lost (the host stopped or died)".format(peer)))
 
     def _pinger(self):
         while not self._ended:
@@ -170,16 +183,27 @@ class Coordinator:
 
     def fail(self, result):
         """A failure here or anywhere: tell every host once, and our own loop."""
+        message = _failure_message(result)
+        message["t"] = "abort"
         with self._lock:
             if self._ended:
                 return
             self._ended = True
-        message = _failure_message(result)
-        message["t"] = "abort"
+            self._abort = message
         self._broadcast(message)
-        self.post(Event("peer-failed", result=result) if result.host != self.host else Event("noop"))
+        if result.host != self.host:
+            self.post(Event("peer-failed", result=result))
 
-    def close(self):
+    def close(self, late_hosts_wait=5.0):
+        """Stop listening. After a failure, first give hosts that have not joined yet a few seconds
+        to connect and hear about it, rather than wait for the join timeout."""
+        deadline = time.monotonic() + late_hosts_wait
+        while self._abort is not None and time.monotonic() < deadline:
+            with self._lock:
+                missing = self.expected - set(self._peers)
+            if not missing:
+                break
+            time.sleep(0.05)
         self._ended = True
         try:
             self._server.close()
@@ -210,7 +234,7 @@ class Member:
                 return socket.create_connection((address, port), timeout=5)
             except OSError as e:
                 if time.monotonic() >= deadline:
-                    raise ParameterServerError(
+                    raise HostChannelError(
                         "cannot reach the launcher on {} ({}:{}) within {:.0f} s: {}".format(
                             coordinator_host, address, port, timeout, e.strerror or e)) from e
             time.sleep(delay)

@@ -44,6 +44,13 @@ class HostResolutionError(ToolkitError):
     exit_code = EXIT_HOSTS
 
 
+class HostChannelError(ToolkitError):
+    """The launchers of a multi-host job could not reach each other."""
+
+    step = "host channel"
+    exit_code = EXIT_HOSTS
+
+
 class UserScriptError(ToolkitError):
     step = "user script"
 

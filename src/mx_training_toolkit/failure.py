@@ -14,6 +14,7 @@ TITLES = {
     "parameter server": "Parameter server failed",
     "stopped": "Job stopped",
     "peer host": "Another host of the job failed",
+    "host channel": "Connection between hosts failed",
     "internal error": "Internal error",
 }
 

@@ -12,7 +12,6 @@ DMLC_PS_ROOT_PORT = "DMLC_PS_ROOT_PORT"
 DMLC_NUM_SERVER = "DMLC_NUM_SERVER"
 DMLC_NUM_WORKER = "DMLC_NUM_WORKER"
 DMLC_NODE_HOST = "DMLC_NODE_HOST"  # the address this node announces (else ps-lite guesses from interfaces)
-DMLC_INTERFACE = "DMLC_INTERFACE"
 PS_VERBOSE = "PS_VERBOSE"
 
 # A Python process that imports mxnet with DMLC_ROLE=server or scheduler runs that role and

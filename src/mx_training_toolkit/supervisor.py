@@ -339,6 +339,9 @@ class Supervisor:
         A parameter-server role that exits before the job's workers are done ends the job, and
         so does a failure reported by another host through ``channel``. Once every worker is
         done, the roles get ``linger`` seconds to exit by themselves, then they are stopped."""
+        failed = self._peer_failure_pending()
+        if failed is not None:  # another host failed while we were getting ready: start nothing
+            return [failed]
         for spec in specs:
             self.start(spec)
         roles = [c for c in self.children if c.spec.role in (SCHEDULER, SERVER)]
@@ -379,6 +382,22 @@ class Supervisor:
                         channel.worker_done()
                 elif not finished and early is None:
                     early = child
+
+    def _peer_failure_pending(self):
+        """A peer's failure already in the queue (other events stay there), or None."""
+        kept, found = [], None
+        while found is None:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if event.kind == "peer-failed":
+                found = event.result
+            else:
+                kept.append(event)
+        for event in kept:
+            self.events.put(event)
+        return found
 
     @staticmethod
     def _fail(channel, result):

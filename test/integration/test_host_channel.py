@@ -1,0 +1,62 @@
+"""The launchers' own channel between hosts: failures reach hosts that join late, and strangers
+on its port do not end the job."""
+
+import json
+import socket
+import time
+
+from .conftest import Job
+from .test_parameter_server import free_port, read
+
+ADDRESSES = json.dumps({"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"})
+
+
+def two_host_jobs(tmp_path, port, script="import time\ntime.sleep(60)\n"):
+    jobs = []
+    for host in ("algo-1", "algo-2"):
+        job = Job(tmp_path / host)
+        job.add_script("train.py", script)
+        job.entry("train.py")
+        job.hyperparameters["_ps_port"] = str(port)
+        job.resource_config = {"current_host": host, "hosts": ["algo-1", "algo-2"]}
+        jobs.append(job)
+    return jobs
+
+
+def finish(procs, timeout=30):
+    try:
+        for p in procs:
+            p.communicate(timeout=timeout)
+    finally:
+        for p in procs:
+            p.kill()
+
+
+def test_a_host_joining_after_the_job_failed_hears_of_it_at_once(tmp_path):
+    first, second = two_host_jobs(tmp_path, free_port())
+    first.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
+    began = time.monotonic()
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    time.sleep(1.0)  # algo-1 has failed by now; algo-2 starts late, as a slow container would
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    finish([p1, p2])
+    assert time.monotonic() - began < 15  # not the 300 s join timeout
+    assert (p1.returncode, p2.returncode) == (3, 1)
+    assert read(str(tmp_path), "algo-2", "output", "failure").startswith(
+        "Another host of the job failed: Code download failed on algo-1: sagemaker_submit_directory")
+
+
+def test_strangers_on_the_channel_port_do_not_end_the_job(tmp_path):
+    port = free_port()
+    script = "import time\ntime.sleep(3)\nprint('done', flush=True)\n"
+    jobs = two_host_jobs(tmp_path, port, script)
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in jobs]
+    time.sleep(1.0)
+    for payload in (b"", b"[1]\n", b'{"t": "hello", "host": "algo-9"}\n', b'{"t": "failed", "host": "x"}\n',
+                    b"\xff\xfe garbage\n"):
+        with socket.create_connection(("127.0.0.2", port + 1), timeout=5) as s:
+            s.sendall(payload)
+    finish(procs)
+    assert [p.returncode for p in procs] == [0, 0]
+    for host in ("algo-1", "algo-2"):
+        assert read(str(tmp_path), host, "output", "failure") is None
