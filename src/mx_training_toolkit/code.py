@@ -163,6 +163,10 @@ def install_commands(user_code, python=sys.executable):
 def make_executable(config):
     """A non-Python entry point is executed directly: make sure it may be."""
     path = os.path.join(config.paths.code_dir, config.user_entry_point)
-    mode = os.stat(path).st_mode
-    if not mode & 0o100:
-        os.chmod(path, mode | 0o755)
+    try:
+        mode = os.stat(path).st_mode
+        if not mode & 0o100:
+            os.chmod(path, mode | 0o755)
+    except OSError as e:
+        raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which is not executable "
+                          "and cannot be made so ({})".format(config.user_entry_point, e.strerror or e)) from e

@@ -41,10 +41,11 @@ def write_failure(paths, step, message, detail=""):
     text = failure_text(step, message, detail)
     try:
         os.makedirs(paths.output_dir, exist_ok=True)
-        fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
-        return False
+        try:
+            fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
+            return False
     except OSError as e:
         log.error("failure: cannot write %s: %s", paths.failure_file, e)
         return False

@@ -18,7 +18,7 @@ import sys
 import traceback
 
 from mx_training_toolkit import training_utils
-from mx_training_toolkit.runner import record_status
+from mx_training_toolkit.runner import record_status, status_of_exit
 
 ENV_TRAINING_ENV = "SM_TRAINING_ENV"
 ENV_MODULE_NAME = "SM_MODULE_NAME"
@@ -223,12 +223,9 @@ def main(environ=None):
         print(SUMMARY_PREFIX + str(failure), file=sys.stderr, flush=True)
         return EXIT_FAILURE
     except SystemExit as leave:  # the user's sys.exit(n): keep their status, as Python would
-        code = leave.code
-        if code is None or isinstance(code, int):
-            print("legacy mode: the script called sys.exit(%s)" % code, flush=True)
-            return code or 0
-        print(code, file=sys.stderr, flush=True)
-        return EXIT_FAILURE
+        if leave.code is None or isinstance(leave.code, int):
+            print("legacy mode: the script called sys.exit(%s)" % leave.code, flush=True)
+        return status_of_exit(leave)  # as Python would: 256 is 0, a message is printed and is 1
     return 0
 
 

@@ -6,7 +6,7 @@ import sys
 from collections import namedtuple
 
 from . import code, config, environment, failure, network, plan
-from .errors import EXIT_INTERNAL, PipInstallError, ToolkitError, Terminated, UserScriptError
+from .errors import EXIT_INTERNAL, ConfigError, PipInstallError, ToolkitError, Terminated, UserScriptError
 from .failure import clear_stale, write_failure, write_success
 from .log import get_logger, set_level
 from .supervisor import (SCHEDULER, SERVER, WORKER, JobResult, StopRequest, Supervisor, become_subreaper,
@@ -53,7 +53,11 @@ def configure(settings, environ):
     cfg = config.load(settings.base_dir, environ)
     set_level(cfg.log_level)
     for path in (cfg.paths.model_dir, cfg.paths.output_data_dir, cfg.paths.output_intermediate_dir):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise ConfigError("cannot create the directory {} ({}); the base directory {} is not laid out as "
+                              "a training job's".format(path, e.strerror or e, cfg.paths.base)) from e
     env = environment.build(cfg, environ)
     log.info("environment: %s", env.log_summary())
     return env

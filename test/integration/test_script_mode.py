@@ -243,3 +243,17 @@ def test_stop_does_not_wait_for_a_daemon_of_a_stubborn_script(job):
     assert time.monotonic() - began < 8
     with open(job.path("output", "data", "daemon.pid")) as f:
         assert not _pid_alive(int(f.read()))
+
+
+def test_a_model_path_that_is_a_file_is_a_clear_configuration_error(job):
+    job.add_script("train.py", "print('never')\n")
+    job.entry("train.py")
+    with open(job.path("model"), "w") as f:
+        f.write("not a directory")
+    result = job.run()
+    assert result.returncode == 2
+    assert result.failure_first_line.startswith(
+        "Configuration error: cannot create the directory {} (File exists)".format(job.path("model")))
+    assert "Traceback" not in result.stderr
+    with open(job.path("model")) as f:
+        assert f.read() == "not a directory"

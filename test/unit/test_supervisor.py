@@ -34,3 +34,9 @@ def test_describe_status(status, words):
 ])
 def test_failure_text(step, message, detail, text):
     assert failure_text(step, message, detail) == text
+
+
+@pytest.mark.parametrize("code,status", [(None, 0), (0, 0), (3, 3), (256, 0), (257, 1), (True, 1), ("bye", 1)])
+def test_status_of_sys_exit_is_pythons(code, status):
+    from mx_training_toolkit.runner import status_of_exit
+    assert status_of_exit(SystemExit(code)) == status
