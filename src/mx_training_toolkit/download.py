@@ -48,6 +48,10 @@ def fetch(submit_directory, staging, environ, region=None):
     if "://" in source:
         raise CodeDownloadError("sagemaker_submit_directory {!r}: unsupported URL scheme".format(submit_directory))
     if os.path.isdir(source):
+        inside = os.path.realpath(staging).startswith(os.path.realpath(source) + os.sep)
+        if inside:  # copying would copy the copy into itself
+            raise CodeDownloadError("sagemaker_submit_directory {!r} contains the job's base directory; "
+                                    "put the code somewhere else".format(submit_directory))
         try:
             shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
         except (OSError, shutil.Error) as e:

@@ -29,9 +29,10 @@ def parse_args(argv):
     p.add_argument("--code", help="directory (or .tar.gz) with the training code; default: the bundled example")
     p.add_argument("--entry-point", default="train.py", help="script to run, inside --code (default train.py)")
     p.add_argument("--hosts", type=int, default=1, help="number of emulated hosts (default 1)")
-    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                    help="a hyperparameter; VALUE is JSON when it parses as JSON, else a string")
-    p.add_argument("--channel", action="append", default=[], metavar="NAME=DIR", help="an input channel")
+    p.add_argument("--channel", action="append", default=[], metavar="NAME=DIR", type=_key_value,
+                   help="an input channel")
     p.add_argument("--parameter-server", action="store_true", help="start the MXNet parameter server")
     p.add_argument("--legacy", action="store_true", help="force legacy train()/save() mode")
     p.add_argument("--ps-port", type=int, help="scheduler port (default: a free one)")
@@ -40,7 +41,21 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.hosts < 1 or args.hosts > 200:
         p.error("--hosts must be between 1 and 200")
+    for name, directory in args.channel:
+        if not os.path.isdir(directory):
+            p.error("--channel {}={}: not a directory".format(name, directory))
+    if args.code and args.base_dir:
+        code, base = os.path.realpath(args.code), os.path.realpath(args.base_dir)
+        if base == code or base.startswith(code + os.sep):
+            p.error("--base-dir must not be inside --code (the code is copied into it)")
     return args
+
+
+def _key_value(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE, got {!r}".format(text))
+    return key, value
 
 
 def _hp_value(text):
@@ -95,14 +110,17 @@ def write_host(base, host, hosts, hyperparameters, channels):
         json.dump({name: {"TrainingInputMode": "File"} for name in channels}, f)
     for name, source in channels.items():
         os.makedirs(os.path.join(base, "input", "data"), exist_ok=True)
-        os.symlink(os.path.abspath(source), os.path.join(base, "input", "data", name))
+        link = os.path.join(base, "input", "data", name)
+        if os.path.islink(link):  # from an earlier run with the same --base-dir
+            os.unlink(link)
+        os.symlink(os.path.abspath(source), link)
 
 
 def plan_hosts(args, root):
     """-> list of (host, base_dir, env) for the launchers, after writing their base directories."""
     hosts = host_names(args.hosts)
-    channels = dict(c.split("=", 1) for c in args.channel)
-    hps = {k: _hp_value(v) for k, v in (h.split("=", 1) for h in args.hp)}
+    channels = dict(args.channel)
+    hps = {k: _hp_value(v) for k, v in args.hp}
     code = args.code
     if code is None:
         if not os.path.isdir(EXAMPLE_DIR):
