@@ -117,17 +117,23 @@ def test_sigterm_reaches_the_scripts_handler(job):
                             "the user script exited with status 7")
 
 
+def _sigterm_when_ready(job, ready, grace):
+    """Start the job, SIGTERM the launcher once the script printed ``ready`` -> (proc, seconds to exit)."""
+    proc = job.start(MX_TRAINING_STOP_GRACE_SECONDS=grace)
+    assert proc.stdout.readline().startswith(ready)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    return proc, time.monotonic() - began
+
+
 def test_sigterm_ignored_by_script_is_followed_by_sigkill(job):
     job.add_script("train.py", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
                    "print('stubborn', flush=True)\ntime.sleep(60)\n")
     job.entry("train.py")
-    proc = job.start(MX_TRAINING_STOP_GRACE_SECONDS="1")
-    assert proc.stdout.readline().startswith(b"stubborn")
-    began = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
+    proc, elapsed = _sigterm_when_ready(job, b"stubborn", grace="1")
     assert proc.returncode == 143  # the launcher's own stop, not the script's death: not "out of memory"
-    assert time.monotonic() - began < 10
+    assert elapsed < 10
     with open(job.path("output", "failure")) as f:
         assert f.readline() == ("Job stopped: the launcher received SIGTERM before the job finished; "
                                 "the user script did not stop within 1 s and was killed\n")
@@ -235,12 +241,8 @@ def test_stop_does_not_wait_for_a_daemon_of_a_stubborn_script(job):
                    "open(os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'daemon.pid'), 'w').write(str(p.pid))\n"
                    "print('started', flush=True)\ntime.sleep(60)\n")
     job.entry("train.py")
-    proc = job.start(MX_TRAINING_STOP_GRACE_SECONDS="1")
-    assert proc.stdout.readline().startswith(b"started")
-    began = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
-    assert time.monotonic() - began < 8
+    _proc, elapsed = _sigterm_when_ready(job, b"started", grace="1")
+    assert elapsed < 8
     with open(job.path("output", "data", "daemon.pid")) as f:
         assert not _pid_alive(int(f.read()))
 
