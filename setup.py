@@ -9,7 +9,7 @@ setup(
     package_dir={"": "src"},
     packages=find_packages("src"),
     python_requires=">=3.8",
-    install_requires=["psutil", "retrying"],
+    install_requires=["psutil"],
     extras_require={
         "mxnet": ["mxnet==1.9.1", "numpy<1.24"],
         "s3": ["boto3"],

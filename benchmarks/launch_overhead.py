@@ -57,7 +57,6 @@ sagemaker-mxnet-training 4.3.0, Python 3.11):
 """
 
 import argparse
-import json
 import os
 import select
 import statistics
@@ -125,14 +124,12 @@ class Series:
 
 def make_base_dir(root, name):
     """The same layout for every variant: code/bench_script.py and the three config files."""
+    from mx_training_toolkit.config import write_job
+
     base = Path(root) / name
     (base / "code").mkdir(parents=True)
-    (base / "input" / "config").mkdir(parents=True)
     (base / "code" / SCRIPT_NAME).write_text(SCRIPT)
-    config = base / "input" / "config"
-    (config / "hyperparameters.json").write_text(json.dumps({"sagemaker_program": json.dumps(SCRIPT_NAME)}))
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "localhost", "hosts": ["localhost"]}))
-    (config / "inputdataconfig.json").write_text("{}")
+    write_job(base, {"sagemaker_program": SCRIPT_NAME}, {"current_host": "localhost", "hosts": ["localhost"]}, {})
     return base
 
 

@@ -16,8 +16,9 @@ import socket
 import threading
 import time
 
-from .errors import HostChannelError, ParameterServerError
-from .supervisor import Event, JobResult
+from .errors import ConfigError, HostChannelError
+from .outcome import ALL_DONE, LAUNCHER, PEER_FAILED, Event, JobResult
+from .signals import start_thread
 from .log import get_logger
 
 log = get_logger(__name__)
@@ -33,7 +34,7 @@ def check_port_free(port, host):
     try:
         probe.bind(("", port))
     except OSError as e:
-        raise ParameterServerError(
+        raise ConfigError(
             "port {} on {} is already in use, so the scheduler cannot start ({}); choose another with "
             "the hyperparameter _ps_port (hyperparameters.json field '_ps_port')".format(
                 port, host, e.strerror or e)) from e
@@ -75,14 +76,24 @@ def _lines(sock):
                 log.warning("channel: ignoring a malformed message")
 
 
+def _field(message, key, kind, default):
+    value = message.get(key, default)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+
 def _result(message, note):
-    return JobResult(message.get("role", "launcher"), message.get("host", "?"), int(message.get("status", 1)),
-                     tuple(message.get("tail", ())), message.get("note", note))
+    """A failure another host reported -> its ``JobResult`` (fields of the wrong type get defaults)."""
+    tail = _field(message, "tail", list, [])
+    return JobResult(_field(message, "role", str, LAUNCHER), _field(message, "host", str, "?"),
+                     _field(message, "status", int, 1) & 0xFF or 1, tuple(str(line) for line in tail[-20:]),
+                     _field(message, "note", str, note), _field(message, "signal", int, 0),
+                     _field(message, "reason", str, ""))
 
 
 def _failure_message(result):
     return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
-            "note": result.note, "tail": list(result.stderr_tail)[-20:]}
+            "note": result.note, "tail": list(result.stderr_tail)[-20:], "signal": result.signal,
+            "reason": result.reason}
 
 
 class Coordinator:
@@ -103,21 +114,20 @@ class Coordinator:
             self._server.bind((bind_address, port))
         except OSError as e:
             self._server.close()
-            raise HostChannelError(
+            raise ConfigError(
                 "the launchers' channel cannot listen on port {} on {} ({}); the port is _ps_port + 1 "
                 "(hyperparameters.json field '_ps_port')".format(port, host, e.strerror or e)) from e
         self._server.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-        threading.Thread(target=self._pinger, daemon=True).start()
-        timer = threading.Timer(join_timeout, self._check_joined, args=(join_timeout,))
-        timer.daemon = True
-        timer.start()
+        start_thread(self._accept)
+        start_thread(self._pinger)
+        start_thread(self._check_joined, join_timeout)
 
     def _check_joined(self, waited):
+        time.sleep(waited)
         with self._lock:
             missing = sorted(self.expected - set(self._peers))
         if missing:
-            self.fail(JobResult("launcher", ", ".join(missing), 1, (),
+            self.fail(JobResult(LAUNCHER, ", ".join(missing), 1, (),
                                 "the launcher on {} did not connect within {:.0f} s".format(", ".join(missing), waited)))
 
     def _accept(self):
@@ -126,7 +136,7 @@ class Coordinator:
                 sock, _addr = self._server.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            start_thread(self._serve, sock)
 
     def _serve(self, sock):
         messages = _lines(sock)
@@ -154,7 +164,7 @@ class Coordinator:
         with self._lock:
             finished = self._ended or len(self._done) == len(self.expected) + 1
         if not finished:
-            self.fail(JobResult("launcher", peer, 1, (),
+            self.fail(JobResult(LAUNCHER, peer, 1, (),
                                 "the connection to the launcher on {} was lost (the host stopped or died)".format(peer)))
 
     def _pinger(self):
@@ -175,7 +185,7 @@ class Coordinator:
         if complete:
             log.info("channel: every worker of the job is done")
             self._broadcast({"t": "all-done"})
-            self.post(Event("all-done"))
+            self.post(Event(ALL_DONE))
 
     def worker_done(self):
         """Our own worker finished successfully."""
@@ -192,7 +202,7 @@ class Coordinator:
             self._abort = message
         self._broadcast(message)
         if result.host != self.host:
-            self.post(Event("peer-failed", result=result))
+            self.post(Event(PEER_FAILED, result=result))
 
     def close(self, late_hosts_wait=5.0):
         """Stop listening. After a failure, first give hosts that have not joined yet a few seconds
@@ -222,37 +232,36 @@ class Member:
         self._all_done = False
         self._sock = self._connect(coordinator_host, address, port, connect_timeout)
         _send(self._sock, self._lock, {"t": "hello", "host": host})
-        threading.Thread(target=self._listen, args=(coordinator_host,), daemon=True).start()
-        threading.Thread(target=self._pinger, daemon=True).start()
+        start_thread(self._listen, coordinator_host)
+        start_thread(self._pinger)
 
     @staticmethod
     def _connect(coordinator_host, address, port, timeout):
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
+        from .backoff import attempts
+
+        error = None
+        for _waited in attempts(timeout, first=0.05, cap=1.0):  # the coordinator may still be starting
             try:
                 return socket.create_connection((address, port), timeout=5)
             except OSError as e:
-                if time.monotonic() >= deadline:
-                    raise HostChannelError(
-                        "cannot reach the launcher on {} ({}:{}) within {:.0f} s: {}".format(
-                            coordinator_host, address, port, timeout, e.strerror or e)) from e
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+                error = e
+        raise HostChannelError(
+            "cannot reach the launcher on {} ({}:{}) within {:.0f} s: {}".format(
+                coordinator_host, address, port, timeout, error.strerror or error)) from error
 
     def _listen(self, coordinator_host):
         for message in _lines(self._sock):
             kind = message.get("t")
             if kind == "all-done":
                 self._all_done = True
-                self.post(Event("all-done"))
+                self.post(Event(ALL_DONE))
             elif kind == "abort":
                 self._ended = True
-                self.post(Event("peer-failed", result=_result(message, "failed")))
+                self.post(Event(PEER_FAILED, result=_result(message, "failed")))
                 return
         if not self._ended and not self._all_done:
             self._ended = True
-            self.post(Event("peer-failed", result=JobResult(
+            self.post(Event(PEER_FAILED, result=JobResult(
                 "launcher", coordinator_host, 1, (),
                 "the connection to the launcher on {} was lost (the host stopped or died)".format(coordinator_host))))
 

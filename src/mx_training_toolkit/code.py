@@ -3,7 +3,7 @@
 import ast
 import os
 import sys
-from collections import namedtuple
+from typing import NamedTuple, Tuple
 
 from .errors import ConfigError
 from .log import get_logger
@@ -54,6 +54,7 @@ def detect_legacy(source, filename="<script>"):
 def put_in_place(config, environ):
     """Get the code into ``code/``; the directory changes only once the whole download succeeded."""
     code_dir = config.paths.code_dir
+    remove_download_leftovers(code_dir)
     submit = config.submit_directory
     if submit is None or _same_dir(submit.replace("file://", "", 1), code_dir):
         log.info("code: using %s as it is (no separate submit directory)", code_dir)
@@ -61,6 +62,24 @@ def put_in_place(config, environ):
     from .download import download  # archives, copies and S3: imported only when there is a download
 
     download(submit, code_dir, environ, config.region)
+
+
+# download.STAGING_PREFIX, written out here: download.py is imported only when there is a download.
+DOWNLOAD_STAGING_PREFIX = ".code-download-"
+
+
+def remove_download_leftovers(code_dir):
+    """Remove the staging directories beside ``code_dir`` that a launcher killed during its
+    download left -> the paths removed (see ``download.remove_leftovers``)."""
+    try:
+        names = os.listdir(os.path.dirname(os.path.abspath(code_dir)))
+    except OSError:
+        return []
+    if not any(n.startswith(DOWNLOAD_STAGING_PREFIX) for n in names):
+        return []
+    from .download import remove_leftovers
+
+    return remove_leftovers(code_dir)
 
 
 def _same_dir(a, b):
@@ -73,18 +92,17 @@ def _same_dir(a, b):
 # ---- how to run it ----------------------------------------------------------------------------
 
 
-class UserCode(namedtuple("UserCode", "kind target args mode_reason requirements is_package")):
+class UserCode(NamedTuple):
     """How the worker runs the user's code: ``kind`` is "script" (``python FILE``), "module"
     (``python -m MODULE``, the code has a setup.py), "legacy" (our runner imports it and calls
     ``train()``) or "executable" (run directly)."""
 
-    __slots__ = ()
-    # kind: str
-    # target: str
-    # args: Tuple[str, ...]
-    # mode_reason: str
-    # requirements: bool  # a requirements.txt is present
-    # is_package: bool  # a setup.py is present
+    kind: str
+    target: str  # the file (script, legacy, executable) or the dotted module name, relative to code/
+    args: Tuple[str, ...] = ()  # the user hyperparameters as argv
+    mode_reason: str = ""  # why this kind, in words, for the log
+    requirements: bool = False  # a requirements.txt is present
+    is_package: bool = False  # a setup.py is present
 
     @property
     def legacy(self):

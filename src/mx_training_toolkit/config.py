@@ -1,11 +1,13 @@
 """Base directory -> paths; read and validate the three JSON config files -> a frozen ``JobConfig``.
 
-Nothing here creates a directory or touches the network: ``load`` only reads.
+``load`` only reads: it creates no directory and touches no network. ``write_job`` writes the files
+the way the platform does, for local runs and tests.
 """
 
 import json
 import os
-from collections import namedtuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 from . import hyperparameters as hp
 from .errors import ConfigError
@@ -18,13 +20,15 @@ LEGACY_MODE_ENV = "SAGEMAKER_MXNET_LEGACY_MODE"
 
 DEFAULT_PS_PORT = 8000
 DEFAULT_LOG_LEVEL = 20
+DEFAULT_HOST = "algo-1"
+
+EMPTY = MappingProxyType({})  # a default for mapping fields: one instance shared by every record, so read-only
 
 
-class Paths(namedtuple("Paths", "base")):
-    """Every path of the base directory layout (CONTRACT section 1)."""
+class Paths(NamedTuple):
+    """Every path of the base directory layout (docs/contract.md section 1)."""
 
-    __slots__ = ()
-    # base: str
+    base: str  # the base directory: /opt/ml, or $SAGEMAKER_BASE_DIR
 
     def _join(self, *parts):
         return os.path.join(self.base, *parts)
@@ -85,30 +89,33 @@ class Paths(namedtuple("Paths", "base")):
         return self._join("input", "data", channel)
 
 
-class JobConfig(namedtuple("JobConfig", "paths hyperparameters user_hyperparameters reserved_hyperparameters resource_config input_data_config current_host hosts network_interface_name current_instance_type user_entry_point submit_directory log_level job_name region parameter_server_enabled legacy_mode ps_port ps_verbose channels", defaults=((),))):
-    """The job description, read once. Hyperparameter values are already JSON-decoded."""
+class JobConfig(NamedTuple):
+    """The job description, read once. Hyperparameter values are already JSON-decoded.
 
-    __slots__ = ()
-    # paths: Paths
-    # hyperparameters: Mapping[str, Any]  # all of them, decoded
-    # user_hyperparameters: Mapping[str, Any]
-    # reserved_hyperparameters: Mapping[str, Any]
-    # resource_config: Mapping[str, Any]
-    # input_data_config: Mapping[str, Any]
-    # current_host: str
-    # hosts: Tuple[str, ...]
-    # network_interface_name: str
-    # current_instance_type: str
-    # user_entry_point: str
-    # submit_directory: Optional[str]
-    # log_level: int
-    # job_name: Optional[str]
-    # region: Optional[str]
-    # parameter_server_enabled: bool
-    # legacy_mode: Optional[bool]  # None: decide from the script
-    # ps_port: int
-    # ps_verbose: int
-    # channels: Tuple[str, ...]
+    Every field has a default, so that a test can build one in a line: together they describe a
+    one-host job under /opt/ml whose files name only the entry point ``train.py``. (``load`` sets
+    every field from the files.)"""
+
+    paths: Paths = Paths(DEFAULT_BASE_DIR)
+    hyperparameters: Mapping[str, Any] = EMPTY  # all of them, decoded
+    user_hyperparameters: Mapping[str, Any] = EMPTY  # those passed to the script
+    reserved_hyperparameters: Mapping[str, Any] = EMPTY  # sagemaker_* and the other launcher-owned names
+    resource_config: Mapping[str, Any] = EMPTY  # resourceconfig.json as read ({} when the file is absent)
+    input_data_config: Mapping[str, Any] = EMPTY  # inputdataconfig.json as read
+    current_host: str = DEFAULT_HOST
+    hosts: Tuple[str, ...] = (DEFAULT_HOST,)  # in the file's order; the first runs the scheduler
+    network_interface_name: str = "eth0"
+    current_instance_type: str = "local"
+    user_entry_point: str = "train.py"  # relative to code/
+    submit_directory: Optional[str] = None  # where the code comes from; None: it is in code/ already
+    log_level: int = DEFAULT_LOG_LEVEL
+    job_name: Optional[str] = None
+    region: Optional[str] = None
+    parameter_server_enabled: bool = False
+    legacy_mode: Optional[bool] = None  # None: decide from the script
+    ps_port: int = DEFAULT_PS_PORT
+    ps_verbose: int = 0
+    channels: Tuple[str, ...] = ()  # sorted
 
     @property
     def module_name(self):
@@ -330,4 +337,28 @@ def load(base_dir, environ):
 
 
 def base_dir_from(environ):
+    """The job's base directory: $SAGEMAKER_BASE_DIR unless unset or empty, else /opt/ml."""
     return environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR
+
+
+def write_job(base_dir, hyperparameters=None, resource_config=None, input_data_config=None, encode=True):
+    """Write a job description under ``base_dir`` the way the platform does -> its ``Paths``.
+
+    ``input/config`` is created if needed. ``hyperparameters`` (None: none) always gives
+    hyperparameters.json; with ``encode`` each value is JSON-encoded as the SageMaker SDK does
+    (``{"epochs": 10}`` is written as ``{"epochs": "10"}``), without it the values are written as
+    they are (raw strings, or whatever a test wants ``load`` to meet). ``resource_config`` and
+    ``input_data_config`` are written as given; None writes no file, and a file already there is
+    left as it is (``load`` reads a missing one as one host, no channels). Nothing is validated here.
+    """
+    paths = Paths(os.fspath(base_dir))
+    os.makedirs(paths.input_config_dir, exist_ok=True)
+    hps = dict(hyperparameters or {})
+    files = [(paths.hyperparameters_file, hp.encode(hps) if encode else hps),
+             (paths.resource_config_file, resource_config),
+             (paths.input_data_config_file, input_data_config)]
+    for path, content in files:
+        if content is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(content, f, indent=1)
+    return paths

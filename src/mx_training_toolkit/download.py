@@ -1,9 +1,26 @@
-"""Download the user's code (a directory, a .tar.gz, file:// or s3://) and move it into ``code/``."""
+"""Download the user's code (a directory, a .tar.gz, file:// or s3://) and move it into ``code/``.
+
+S3 requests have bounded timeouts and a few attempts (``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``,
+``S3_ATTEMPTS``), so an endpoint that accepts connections and never answers ends the download
+with a ``CodeDownloadError`` instead of keeping the job busy for minutes. Environment:
+
+``S3_ENDPOINT_URL``
+    another S3 endpoint for ``s3://`` code.
+``MX_TRAINING_S3_TIMEOUT_SECONDS``
+    one number of seconds used for both the connect and the read timeout of each S3 request
+    (default: 10 s to connect, 30 s for each reply).
+
+The download runs in a daemon thread while the main thread waits in short steps, so a stop
+(the launcher's SIGTERM handler raises ``Terminated`` in the main thread) is honoured at once.
+Everything a download writes is under one ``.code-download-*`` directory beside ``code/``;
+``remove_leftovers`` removes those that a launcher killed mid-download left behind.
+"""
 
 import errno
 import os
 import shutil
 import tempfile
+import threading
 
 from .archive import extract_tarball
 from .errors import CodeDownloadError
@@ -12,11 +29,61 @@ from .log import get_logger
 log = get_logger(__name__)
 
 S3_ENDPOINT_ENV = "S3_ENDPOINT_URL"
+S3_TIMEOUT_ENV = "MX_TRAINING_S3_TIMEOUT_SECONDS"
+S3_CONNECT_TIMEOUT = 10.0  # seconds to open a connection
+S3_READ_TIMEOUT = 30.0  # seconds S3 may stay silent on an open connection
+S3_ATTEMPTS = 3  # tries of each request, and of each object body that stalls while streaming
+WAIT_STEP = 0.1  # seconds between the main thread's checks for a stop while a download runs
+STAGING_PREFIX = ".code-download-"
+
+
+def s3_timeouts(environ):
+    """``(connect, read)`` timeouts in seconds for S3 requests: the defaults, or both set to
+    ``MX_TRAINING_S3_TIMEOUT_SECONDS``."""
+    raw = environ.get(S3_TIMEOUT_ENV)
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = 0.0
+        if seconds > 0 and seconds != float("inf"):
+            return seconds, seconds
+        log.warning("code: %s=%r is not a positive number of seconds; using %g s to connect and %g s to read",
+                    S3_TIMEOUT_ENV, raw, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT)
+    return S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT
+
+
+def run_interruptibly(work, name):
+    """Return ``work()``'s result (or raise its exception), computed in a daemon thread.
+
+    The calling (main) thread only waits, in steps of ``WAIT_STEP``: Python runs signal handlers
+    in the main thread, and when the kernel delivers the signal to another thread the main thread
+    sees it only once its current wait returns. So an exception a handler raises (``Terminated``)
+    ends the wait within a step, wherever the download is. The abandoned thread is never waited
+    for; it ends with the process (the launcher exits through ``os._exit``)."""
+    outcome = []
+
+    def target():
+        try:
+            outcome.append((True, work()))
+        except BaseException as e:  # handed to the waiting thread, which raises it
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(WAIT_STEP)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _download_s3(url, dest_file, environ, region=None):
     try:
         import boto3  # only here: importing boto3 costs time and memory
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
     except ImportError as e:
         raise CodeDownloadError(
             "cannot download {}: the boto3 package is not installed (pip install boto3)".format(url)) from e
@@ -24,11 +91,55 @@ def _download_s3(url, dest_file, environ, region=None):
     if not bucket or not key:
         raise CodeDownloadError("sagemaker_submit_directory {!r} is not an s3://bucket/key URL".format(url))
     endpoint = environ.get(S3_ENDPOINT_ENV) or None
+    connect_timeout, read_timeout = s3_timeouts(environ)
+    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                    retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS})
+    # No transfer threads: the one daemon thread below does the whole download, so a stop that
+    # abandons it leaves no thread pool behind (an archive of code is small; parallel ranges of
+    # one object would gain little).
+    transfer = TransferConfig(num_download_attempts=S3_ATTEMPTS, use_threads=False)
+
+    def work():
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+        client.download_file(bucket, key, dest_file, Config=transfer)
+
     try:
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=region)
-        client.download_file(bucket, key, dest_file)
+        run_interruptibly(work, "s3-download")
     except Exception as e:  # botocore raises many unrelated types; all mean "not downloaded"
-        raise CodeDownloadError("cannot download {}: {}".format(url, e)) from e
+        stall = _stall(e)
+        if stall is None:
+            raise CodeDownloadError("cannot download {}: {}".format(url, e)) from e
+        kind, request_url = stall
+        where = endpoint or _origin(request_url)
+        what, seconds = ("connection", connect_timeout) if kind == "connect" else ("reply", read_timeout)
+        raise CodeDownloadError("cannot download {}: {} did not answer (no {} within {:g} s, {} attempts)".format(
+            url, "the S3 endpoint " + where if where else "S3", what, seconds, S3_ATTEMPTS)) from e
+
+
+def _origin(url):
+    """``scheme://host[:port]`` of ``url`` (None for None): the endpoint, without the request's path."""
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return "{}://{}".format(parts.scheme, parts.netloc) if parts.netloc else url
+
+
+def _stall(error):
+    """``("connect" or "read", the request's URL)`` when ``error`` (or what it wraps) is a
+    botocore timeout, else None."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectTimeoutError, ReadTimeoutError)):
+            kind = "connect" if isinstance(error, ConnectTimeoutError) else "read"
+            return kind, getattr(error, "kwargs", {}).get("endpoint_url")
+        # boto3 wraps a body that kept stalling in RetriesExceededError(last_exception)
+        error = getattr(error, "last_exception", None) or error.__cause__
+    return None
 
 
 def fetch(submit_directory, staging, environ, region=None):
@@ -111,8 +222,12 @@ def download(submit, code_dir, environ, region=None):
                     code_dir, len(existing), submit)
     parent = os.path.dirname(os.path.abspath(code_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".code-download-", dir=parent)
+    # One directory holds everything the download writes (the code, an archive, boto3's partial
+    # file), so that removing it leaves nothing behind, after a failure and after a SIGKILL alike.
+    work = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent)
     try:
+        staging = os.path.join(work, "code")
+        os.mkdir(staging)
         fetch(submit, staging, environ, region)
         if not os.listdir(staging):
             raise CodeDownloadError("sagemaker_submit_directory {!r} holds no files".format(submit))
@@ -125,5 +240,31 @@ def download(submit, code_dir, environ, region=None):
         except (OSError, shutil.Error) as e:
             raise CodeDownloadError("cannot copy the code from {} into {}: {}".format(submit, code_dir, e)) from e
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     log.info("code: downloaded %s into %s", submit, code_dir)
+
+
+def remove_leftovers(code_dir):
+    """Remove the ``.code-download-*`` directories beside ``code_dir`` that an earlier launch
+    left (it was killed during its download) -> the paths removed. One log line each.
+
+    A base directory serves one launcher at a time (the earlier run's success and failure files
+    are removed the same way), so any such directory is a leftover."""
+    parent = os.path.dirname(os.path.abspath(code_dir))
+    try:
+        names = sorted(n for n in os.listdir(parent) if n.startswith(STAGING_PREFIX))
+    except OSError:  # no base directory yet: nothing left over either
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(parent, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        try:
+            shutil.rmtree(path)
+        except OSError as e:  # the download works in a new directory anyway
+            log.warning("code: cannot remove %s, left by an earlier launch: %s", path, e)
+            continue
+        log.info("code: removed %s, left by an earlier launch that stopped during its download", path)
+        removed.append(path)
+    return removed

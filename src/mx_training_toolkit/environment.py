@@ -3,24 +3,26 @@
 import json
 import math
 import os
-from collections import namedtuple
+from typing import NamedTuple
 
 from . import hyperparameters as hp
+from .config import JobConfig
 
 FRAMEWORK_MODULE = "mx_training_toolkit.training:main"
 SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
 MASK = "********"
 
 
-class TrainingEnv(namedtuple("TrainingEnv", "config num_gpus num_cpus")):
+class TrainingEnv(NamedTuple):
+    """What the user's code is told: the job's config plus this host's facts, from which every
+    SM_* variable is made."""
 
-    __slots__ = ()
-    # config: JobConfig
-    # num_gpus: int
-    # num_cpus: int
+    config: JobConfig
+    num_gpus: int = 0  # GPUs this job may use (CUDA_VISIBLE_DEVICES honoured)
+    num_cpus: int = 1  # CPUs this process may use (affinity, cgroup quota)
 
     def user_args(self):
-        """The user hyperparameters rendered as command-line arguments (CONTRACT section 2)."""
+        """The user hyperparameters rendered as command-line arguments (docs/contract.md section 2)."""
         return hp.to_cmd_args(self.config.user_hyperparameters)
 
     def channel_input_dirs(self):
@@ -59,7 +61,7 @@ class TrainingEnv(namedtuple("TrainingEnv", "config num_gpus num_cpus")):
         }
 
     def to_env_vars(self):
-        """Every SM_* variable (CONTRACT section 3) plus PYTHONPATH, as strings."""
+        """Every SM_* variable (docs/contract.md section 3) plus PYTHONPATH, as strings."""
         c, p = self.config, self.config.paths
         env = self.training_env()
         flat = {

@@ -1,72 +1,71 @@
-"""The success and failure files (CONTRACT section 1). Exactly one place writes them."""
+"""The success and failure files (docs/contract.md sections 1 and 6). Exactly one place writes them.
+
+Both are written without following links: a script that replaced ``output/success`` with a
+symlink must not get another file truncated through it.
+"""
 
 import os
+
 from .log import get_logger
+from .outcome import failure_text
 
 log = get_logger(__name__)
 
-TITLES = {
-    "configuration": "Configuration error",
-    "code download": "Code download failed",
-    "pip install": "pip install failed",
-    "host resolution": "Host resolution failed",
-    "user script": "User script failed",
-    "parameter server": "Parameter server failed",
-    "stopped": "Job stopped",
-    "peer host": "Another host of the job failed",
-    "host channel": "Connection between hosts failed",
-    "internal error": "Internal error",
-}
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-MAX_FIRST_LINE = 800
-
-
-def title(step):
-    """The words a failure file's first line starts with for ``step``."""
-    return TITLES.get(step, step[:1].upper() + step[1:] + " failed")
-
-
-def failure_text(step, message, detail=""):
-    """First line: which step failed and why, in words; then the detail (a stderr tail)."""
-    first = "{}: {}".format(title(step), message)
-    first = " ".join(first.splitlines())
-    if len(first) > MAX_FIRST_LINE:  # the platform shows 1024 characters: keep room for the detail
-        first = first[:MAX_FIRST_LINE - 3] + "..."
-    return first + "\n" + ("\n" + detail.rstrip("\n") + "\n" if detail else "")
-
-
-def write_failure(paths, step, message, detail=""):
-    """Write ``output/failure`` unless someone (the user script) already did: first writer wins."""
-    text = failure_text(step, message, detail)
+def _create(path, text):
+    """Create ``path`` anew (never through a link) with ``text``. False if it already exists."""
     try:
-        os.makedirs(paths.output_dir, exist_ok=True)
-        try:
-            fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
-            return False
-    except OSError as e:
-        log.error("failure: cannot write %s: %s", paths.failure_file, e)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    except FileExistsError:
         return False
     with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:  # file names may not be UTF-8
         f.write(text)
     return True
 
 
-def write_success(paths):
-    os.makedirs(paths.output_dir, exist_ok=True)
-    with open(paths.success_file, "w"):
+def _remove(path, why):
+    try:
+        os.unlink(path)  # a link is removed, never its target
+        log.info("output: removed %s %s", path, why)
+    except FileNotFoundError:
         pass
+    except IsADirectoryError:
+        log.warning("output: %s is a directory; left as it is", path)
+    except OSError as e:
+        log.warning("output: cannot remove %s: %s", path, e)
+
+
+def user_wrote_failure(paths):
+    """Whether something (the user script) wrote ``output/failure`` during the job."""
+    return os.path.lexists(paths.failure_file)
+
+
+def write_outcome(paths, outcome):
+    """Write ``outcome``: the success file, or the failure file (first writer wins: a failure
+    file the job wrote itself is kept). A failure also removes a success file the job wrote."""
+    try:
+        os.makedirs(paths.output_dir, exist_ok=True)
+    except OSError as e:
+        log.error("output: cannot create %s: %s", paths.output_dir, e)
+        return
+    if outcome.ok:
+        _remove(paths.success_file, "(it is written anew)")
+        try:
+            _create(paths.success_file, "")
+        except OSError as e:
+            log.error("output: cannot write %s: %s", paths.success_file, e)
+        return
+    _remove(paths.success_file, "written by the job, which failed")
+    try:
+        if not _create(paths.failure_file, failure_text(outcome.step, outcome.message, outcome.detail)):
+            log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
+    except OSError as e:
+        log.error("failure: cannot write %s: %s", paths.failure_file, e)
 
 
 def clear_stale(paths):
     """Remove the success and failure files a previous run in this base directory left behind."""
     for path in (paths.success_file, paths.failure_file):
-        try:
-            os.unlink(path)
-            log.info("output: removed %s left by an earlier run", path)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("output: cannot remove %s: %s", path, e)
+        _remove(path, "left by an earlier run")

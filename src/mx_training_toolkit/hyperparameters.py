@@ -1,4 +1,4 @@
-"""Pure hyperparameter handling: tolerant decoding, the reserved split, argv rendering."""
+"""Pure hyperparameter handling: tolerant decoding, SDK-style encoding, the reserved split, argv rendering."""
 
 import json
 
@@ -34,6 +34,12 @@ def decode(raw):
                 pass
         decoded[key] = value
     return decoded
+
+
+def encode(hyperparameters):
+    """JSON-encode each value, as the SageMaker SDK does before a job starts (``decode`` undoes it):
+    ``{"epochs": 10, "sagemaker_program": "train.py"}`` -> ``{"epochs": "10", "sagemaker_program": '"train.py"'}``."""
+    return {str(key): json.dumps(value) for key, value in hyperparameters.items()}
 
 
 def is_reserved(key):

@@ -7,7 +7,11 @@ returns with the script's own ``save(model, model_dir)`` or the default serializ
 
 Exit status: 0 on success; the user's own code when they call ``sys.exit(n)``; 1 on any
 other failure, after the user's traceback and one last stderr line starting with
-``mx_training_toolkit.legacy: `` that says what went wrong.
+``mx_training_toolkit.legacy: `` that says what went wrong, for the job's log. The status and
+that one-line reason (without the prefix) are also recorded in the launcher's status file
+(``runner.record_status``), which is where the launcher reads them: MXNet's distributed shutdown
+can replace the exit status, and whatever else writes to stderr (a thread of the script's, a
+library at exit) can come after our last line.
 """
 
 import importlib
@@ -212,7 +216,8 @@ def _is_ours(filename):
 
 
 def main(environ=None):
-    """Run legacy mode; return the exit status (the one place that decides it)."""
+    """Run legacy mode -> ``(status, reason)``: the exit status (this is the one place that
+    decides it) and the one-line reason for a failure ("" when there is none to give)."""
     try:
         run(os.environ if environ is None else environ)
     except LegacyError as failure:
@@ -221,15 +226,15 @@ def main(environ=None):
         if failure.show_traceback and cause is not None:
             _print_user_traceback(cause, sys.stderr)
         print(SUMMARY_PREFIX + str(failure), file=sys.stderr, flush=True)
-        return EXIT_FAILURE
+        return EXIT_FAILURE, str(failure)
     except SystemExit as leave:  # the user's sys.exit(n): keep their status, as Python would
         if leave.code is None or isinstance(leave.code, int):
             print("legacy mode: the script called sys.exit(%s)" % leave.code, flush=True)
-        return status_of_exit(leave)  # as Python would: 256 is 0, a message is printed and is 1
-    return 0
+        return status_of_exit(leave), ""  # as Python would: 256 is 0, a message is printed and is 1
+    return 0, ""
 
 
 if __name__ == "__main__":
-    _status = main()
-    record_status(_status)  # MXNet's distributed shutdown would replace it with 0
+    _status, _reason = main()
+    record_status(_status, reason=_reason)  # MXNet's distributed shutdown would replace the status with 0
     sys.exit(_status)

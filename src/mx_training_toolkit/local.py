@@ -15,9 +15,11 @@ import sys
 import tempfile
 import time
 
-from .errors import Terminated
 from .network import HOST_ADDRESSES_ENV
-from .supervisor import ProcessSpec, Supervisor
+from .outcome import EXIT, SIGNAL
+from .plan import ProcessSpec
+from .signals import StopSignals, forwarded
+from .supervisor import Supervisor
 
 EXAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "examples", "linear_regression")
@@ -100,14 +102,10 @@ def host_names(n):
 
 def write_host(base, host, hosts, hyperparameters, channels):
     """One emulated host's base directory: the three config files and its channels."""
-    config_dir = os.path.join(base, "input", "config")
-    os.makedirs(config_dir, exist_ok=True)
-    with open(os.path.join(config_dir, "hyperparameters.json"), "w") as f:
-        json.dump({k: json.dumps(v) for k, v in hyperparameters.items()}, f, indent=1)
-    with open(os.path.join(config_dir, "resourceconfig.json"), "w") as f:
-        json.dump({"current_host": host, "hosts": hosts, "network_interface_name": "lo"}, f)
-    with open(os.path.join(config_dir, "inputdataconfig.json"), "w") as f:
-        json.dump({name: {"TrainingInputMode": "File"} for name in channels}, f)
+    from .config import write_job
+
+    write_job(base, hyperparameters, {"current_host": host, "hosts": hosts, "network_interface_name": "lo"},
+              {name: {"TrainingInputMode": "File"} for name in channels})
     for name, source in channels.items():
         os.makedirs(os.path.join(base, "input", "data"), exist_ok=True)
         link = os.path.join(base, "input", "data", name)
@@ -151,66 +149,66 @@ def plan_hosts(args, root):
 
 
 def run_hosts(supervisor, launchers, stop_after_failure=30.0):
-    """Run one launcher per host; -> the job's exit status (the root cause's, else 0)."""
+    """Run one launcher per host -> (the job's exit status, the stop signal or 0). Every launcher
+    of a failed job exits with the root cause's status, so the first failure's is the job's."""
     for host, base, env in launchers:
         supervisor.start(ProcessSpec(host, (sys.executable, "-m", LAUNCHER), env, base, "{} | ".format(host)))
     statuses = {}
     failures = []  # hosts in the order their launchers failed
     deadline = None
+    signum = 0
     while len(statuses) < len(launchers):
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         event = supervisor.next_event(timeout)
         if event is None:  # hosts still running long after another failed: the channel should have ended them
-            supervisor.stop()
             break
-        if event.kind == "exit":
-            statuses[event.role] = event.status
-            if event.status != 0:
+        if event.kind == SIGNAL:
+            signum = event.signum
+            break
+        if event.kind == EXIT:
+            statuses[event.role] = event.result.status
+            if event.result.status != 0:
                 failures.append(event.role)
                 if deadline is None:
                     deadline = time.monotonic() + stop_after_failure
+    return (statuses[failures[0]] if failures else 0), signum, statuses
+
+
+def report(launchers, statuses):
+    """One line per host: its launcher's exit status and its failure file's first line."""
     for host, base, _env in launchers:
-        status = statuses.get(host, 1)
+        status = statuses.get(host)
         reason = ""
         failure = os.path.join(base, "output", "failure")
         if os.path.exists(failure):
             with open(failure, encoding="utf-8", errors="replace") as f:
                 reason = ": " + f.readline().strip()
-        print("mx-train: {} exited with status {}{}".format(host, status, reason), file=sys.stderr)
-    return job_status([statuses.get(h, 1) for h in failures])
-
-
-def job_status(failed_statuses):
-    """The job's status from its failed launchers' statuses, in the order they failed. A launcher
-    whose job was ended by another host's failure exits 1, so the first other status is the root
-    cause's own (a script's exit code, 128+N for a signal)."""
-    if not failed_statuses:
-        return 0
-    return next((s for s in failed_statuses if s != 1), 1)
+        print("mx-train: {} {}{}".format(host, "was stopped" if status is None else
+                                         "exited with status {}".format(status), reason), file=sys.stderr)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root = args.base_dir or tempfile.mkdtemp(prefix="mx-train-")
     os.makedirs(root, exist_ok=True)
-    # The launchers run in sessions of their own (a terminal's Ctrl-C does not reach them):
-    # stopping them is this command's job, and each forwards the stop to its whole job.
+    # The launchers run in sessions of their own (a terminal's Ctrl-C, a closed terminal's SIGHUP
+    # do not reach them): stopping them is this command's job, and each forwards the stop to its job.
     supervisor = Supervisor(host="local", grace=30.0)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, supervisor.stop_request.on_signal)
-    status = 1
-    try:
-        launchers = plan_hosts(args, root)
-        print("mx-train: {} host(s) under {}".format(len(launchers), root), file=sys.stderr)
-        status = run_hosts(supervisor, launchers)
-        if status == 0:
-            print("mx-train: the job succeeded; model in {}".format(os.path.join(launchers[0][1], "model")),
-                  file=sys.stderr)
-    except Terminated as t:
-        print("mx-train: interrupted; stopping every host", file=sys.stderr)
-        status = 128 + t.signum
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        supervisor.stop(signal.SIGTERM)
+    signals = StopSignals(supervisor.post)
+    signals.install()
+    launchers = plan_hosts(args, root)
+    print("mx-train: {} host(s) under {}".format(len(launchers), root), file=sys.stderr)
+    status, signum, statuses = run_hosts(supervisor, launchers)
+    if signum:
+        print("mx-train: received {}; stopping every host".format(signal.Signals(signum).name), file=sys.stderr)
+        status = 128 + signum
+    supervisor.stop(forwarded(signum))
+    for child in supervisor.children:
+        result = child.result()
+        if result is not None:
+            statuses.setdefault(child.spec.role, result.status)
+    report(launchers, statuses)
+    if status == 0:
+        print("mx-train: the job succeeded; model in {}".format(os.path.join(launchers[0][1], "model")),
+              file=sys.stderr)
     sys.exit(status)

@@ -3,6 +3,7 @@
 import json
 import time
 
+from . import backoff
 from .errors import ConfigError, HostResolutionError
 from .log import get_logger
 
@@ -34,12 +35,12 @@ def wait_for_hosts(hosts, address_map, timeout, resolve=resolve_ipv4, sleep=time
     """Return ``{host: ip}`` for every host, retrying lookups with backoff until ``timeout`` seconds.
 
     Raises ``HostResolutionError`` naming the hosts that never resolved."""
-    began = clock()
-    delay = 0.1
     addresses = {}
-    attempt = 0
-    while True:
-        attempt += 1
+    missing = []
+    tries = backoff.attempts(timeout, first=0.1, cap=5.0, clock=clock, sleep=sleep)
+    for attempt, waited in enumerate(tries, 1):
+        if attempt > 1:
+            log.info("hosts: waiting for %s to resolve (%.1f s so far)", ", ".join(missing), waited)
         missing = []
         for host in hosts:
             if host in addresses:
@@ -53,13 +54,8 @@ def wait_for_hosts(hosts, address_map, timeout, resolve=resolve_ipv4, sleep=time
                 missing.append(host)
         if not missing:
             if attempt > 1:
-                log.info("hosts: all %d resolved after %.1f s", len(hosts), clock() - began)
+                log.info("hosts: all %d resolved after %.1f s", len(hosts), waited)
             return {h: addresses[h] for h in hosts}
-        waited = clock() - began
-        if waited >= timeout:
-            raise HostResolutionError(
-                "host name(s) {} did not resolve within {:.0f} s (resourceconfig.json field 'hosts')".format(
-                    ", ".join(missing), timeout))
-        log.info("hosts: waiting for %s to resolve (%.1f s so far)", ", ".join(missing), waited)
-        sleep(min(delay, max(0.0, timeout - waited)))
-        delay = min(delay * 2, 5.0)
+    raise HostResolutionError(
+        "host name(s) {} did not resolve within {:.0f} s (resourceconfig.json field 'hosts')".format(
+            ", ".join(missing), timeout))

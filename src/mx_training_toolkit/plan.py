@@ -1,9 +1,15 @@
 """Pure: which processes run on this host, each with its whole environment (a ``LaunchPlan``)."""
 
-from collections import namedtuple
+from typing import Mapping, NamedTuple, Optional, Tuple
 
 from .runner import STATUS_FILE_ENV
-from .supervisor import SCHEDULER, SERVER, WORKER, ProcessSpec
+
+# The roles of a job's processes (ps-lite's own names for the first three).
+SCHEDULER = "scheduler"
+SERVER = "server"
+WORKER = "worker"
+PIP = "pip"
+PS_ROLES = (SCHEDULER, SERVER)
 
 # ps-lite's environment (MXNet's kvstore parameter server).
 DMLC_ROLE = "DMLC_ROLE"
@@ -19,12 +25,22 @@ PS_VERBOSE = "PS_VERBOSE"
 ROLE_SNIPPET = "import mxnet"
 
 
-class LaunchPlan(namedtuple("LaunchPlan", "specs parameter_server")):
+class ProcessSpec(NamedTuple):
+    """One process to run: argv (never a shell string), its whole environment and working dir."""
+
+    role: str
+    argv: Tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    prefix: str = ""  # put before each output line ("" for the user script)
+    status_file: Optional[str] = None  # where the child records its real exit status (see runner.py)
+
+
+class LaunchPlan(NamedTuple):
     """The processes of this host: parameter-server roles first, the worker last."""
 
-    __slots__ = ()
-    # specs: Tuple[ProcessSpec, ...]
-    # parameter_server: bool
+    specs: Tuple[ProcessSpec, ...]
+    parameter_server: bool
 
     @property
     def worker(self):
@@ -63,21 +79,24 @@ def coordinator_port(config):
 def plan_job(config, base_env, user_code, addresses, python, status_file=None):
     """Describe this host's processes. ``base_env`` is the whole environment every process gets
     (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
-    ``status_file`` is where a parameter-server worker records its real exit status."""
+    ``status_file`` is where the worker records its real exit status and the legacy runner its
+    reason (used by parameter-server and legacy workers)."""
     cwd = config.paths.code_dir
-    if not uses_parameter_server(config, user_code.legacy):
-        return LaunchPlan((ProcessSpec(WORKER, user_code.argv(python), dict(base_env), cwd),), False)
+    ps = uses_parameter_server(config, user_code.legacy)
     specs = []
-    roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]
-    for role in roles:
-        env = dict(base_env)
-        env.update(ps_env(config, addresses, role))
-        prefix = "[{} {}] ".format(role, config.current_host)
-        specs.append(ProcessSpec(role, (python, "-c", ROLE_SNIPPET), env, cwd, prefix))
+    if ps:
+        roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]
+        for role in roles:
+            env = dict(base_env)
+            env.update(ps_env(config, addresses, role))
+            prefix = "[{} {}] ".format(role, config.current_host)
+            specs.append(ProcessSpec(role, (python, "-c", ROLE_SNIPPET), env, cwd, prefix))
     env = dict(base_env)
-    env.update(ps_env(config, addresses, WORKER))
-    if status_file:
+    if ps:
+        env.update(ps_env(config, addresses, WORKER))
+    records = status_file is not None and (ps or user_code.legacy)
+    if records:
         env[STATUS_FILE_ENV] = status_file
-    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=True), env, cwd,
-                             status_file=status_file))
-    return LaunchPlan(tuple(specs), True)
+    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=ps), env, cwd,
+                             status_file=status_file if records else None))
+    return LaunchPlan(tuple(specs), ps)

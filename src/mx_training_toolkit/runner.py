@@ -4,6 +4,10 @@ Why: in a process that created a distributed kvstore, MXNet's shutdown ends the 
 status 0 whatever the script did (measured with mxnet 1.9.1: ``sys.exit(3)`` and an uncaught
 exception both give 0). The launcher reads the recorded status instead.
 
+The status file (``MX_TRAINING_STATUS_FILE``) holds one JSON object, ``{"status": N, "reason":
+"..."}``: the exit status and, when the child knows it, one line saying why it failed ("" when
+it does not). It is written whole or not at all (a temporary file renamed over it).
+
     python -m mx_training_toolkit.runner SCRIPT.py [ARGS...]
     python -m mx_training_toolkit.runner --module MODULE [ARGS...]
 """
@@ -15,16 +19,53 @@ import sys
 STATUS_FILE_ENV = "MX_TRAINING_STATUS_FILE"
 
 
-def record_status(status, environ=None):
-    """Write ``status`` to the file the launcher named, if it named one."""
+def record_status(status, environ=None, reason=""):
+    """Write ``status`` and ``reason`` to the file the launcher named, if it named one.
+
+    Never raises for a file that cannot be written: the child's own exit status still stands."""
     path = (os.environ if environ is None else environ).get(STATUS_FILE_ENV)
     if not path:
         return
+    import json  # here, not at the top: the runner adds as few modules as it can to the script's process
+
+    data = json.dumps({"status": int(status), "reason": str(reason or "")}).encode()
+    # The temporary file is beside the target so that the rename is atomic: the launcher reads
+    # either nothing or the whole record, never a half-written one.
+    temp = "{}.{}.tmp".format(path, os.getpid())
     try:
-        with open(path, "w") as f:
-            f.write(str(status))
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
     except OSError:
-        pass
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
+def read_status(path):
+    """The ``(status, reason)`` a child recorded in ``path``, or None when there is no readable
+    record (no file, or something that is not a status).
+
+    Also reads the older format, a bare integer, as ``(status, "")``."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            value = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # missing, unreadable, not UTF-8, not JSON
+        return None
+    if isinstance(value, dict):
+        status, reason = value.get("status"), value.get("reason", "")
+    else:
+        status, reason = value, ""
+    if not isinstance(status, int) or isinstance(status, bool):
+        return None
+    return status, reason if isinstance(reason, str) else ""
 
 
 def status_of_exit(error):

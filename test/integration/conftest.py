@@ -91,15 +91,12 @@ class Job:
         return self
 
     def write_config(self):
-        cfg = self.path("input", "config")
-        with open(os.path.join(cfg, "hyperparameters.json"), "w") as f:
-            json.dump(self.hyperparameters, f)
-        if self.resource_config is not None:
-            with open(os.path.join(cfg, "resourceconfig.json"), "w") as f:
-                json.dump(self.resource_config, f)
-        if self.input_data_config is not None:
-            with open(os.path.join(cfg, "inputdataconfig.json"), "w") as f:
-                json.dump(self.input_data_config, f)
+        """Write the config files: the hyperparameters as they are (``entry`` encoded them; tests
+        also set raw values), the other two only once set (a file written by hand stays)."""
+        from mx_training_toolkit import config
+
+        config.write_job(self.base, self.hyperparameters, self.resource_config, self.input_data_config,
+                         encode=False)
 
     def env(self, **extra):
         env = dict(os.environ)

@@ -1,4 +1,4 @@
-"""Where the code comes from (CONTRACT section 4, step 1-2), through the real ``train`` command.
+"""Where the code comes from (docs/contract.md section 4, steps 1-2), through the real ``train`` command.
 
 S3 is a real S3 API: moto's standalone server on a loopback port, reached with boto3 through
 ``S3_ENDPOINT_URL``. pip runs offline (``PIP_NO_INDEX``) and installs into a per-test
@@ -8,11 +8,16 @@ S3 is a real S3 API: moto's standalone server on a loopback port, reached with b
 import io
 import json
 import os
+import signal
 import socket
+import subprocess
 import tarfile
 import textwrap
+import time
 
 import pytest
+
+from fake_s3 import CREDENTIALS, SilentEndpoint
 
 from .conftest import snapshot
 
@@ -23,19 +28,6 @@ MAIN = textwrap.dedent("""\
 """)
 HELPER = "WORDS = 'from-the-submitted-code'\n"
 TREE = {"train.py": MAIN, "lib/__init__.py": "", "lib/helper.py": HELPER}
-
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    # nothing from this machine's AWS set-up, and no instance-metadata lookups
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "NO_PROXY": "127.0.0.1",
-}
-
 
 def offline_pip(tmp_path, site="site"):
     """pip settings for ``train``: no index, no configured links, installs into ``tmp_path/site``."""
@@ -216,6 +208,109 @@ def test_s3_bucket_missing(job, s3):
     result = job.run(timeout=60, S3_ENDPOINT_URL=endpoint, **CREDENTIALS)
     assert result.returncode == 3
     assert result.failure_first_line.startswith("Code download failed: cannot download " + url)
+
+
+# ---- S3 endpoints that never answer, and what a killed download leaves ------------------------
+
+
+@pytest.fixture
+def silent_endpoint():
+    endpoint = SilentEndpoint()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
+
+
+STALLED_URL = "s3://training-code/jobs/j-1/source/sourcedir.tar.gz"
+
+
+def stalled_s3_job(job):
+    job.add_script("mine.py", "MINE = 1\n")
+    job.entry("train.py")
+    job.hyperparameters["sagemaker_submit_directory"] = json.dumps(STALLED_URL)
+    return job
+
+
+def staging_dirs(job):
+    return sorted(n for n in os.listdir(job.base) if n.startswith(".code-download"))
+
+
+def test_sigterm_during_a_stalled_s3_download_stops_the_job_within_the_grace_period(job, silent_endpoint):
+    stalled_s3_job(job)
+    code_before = snapshot(job.code_dir)
+    began = time.monotonic()
+    proc = job.start(S3_ENDPOINT_URL=silent_endpoint.url, **CREDENTIALS)
+    try:
+        assert silent_endpoint.wait_for_a_connection(30), "train never reached the S3 endpoint"
+        time.sleep(max(0.0, began + 1.0 - time.monotonic()))  # at least 1 s after the start
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            _out, err = proc.communicate(timeout=10)  # the default grace period
+        except subprocess.TimeoutExpired:
+            pytest.fail("train did not exit within 10 s of SIGTERM while its S3 download was stalled")
+        stopped_after = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode(errors="replace")
+    assert stopped_after < 2.0
+    with open(job.path("output", "failure")) as f:
+        assert f.read().splitlines()[0] == "Job stopped: the launcher received SIGTERM before the job finished"
+    assert snapshot(job.code_dir) == code_before
+    assert staging_dirs(job) == []
+
+
+def test_s3_endpoint_that_never_answers_ends_the_download(job, silent_endpoint):
+    stalled_s3_job(job)
+    began = time.monotonic()
+    result = job.run(timeout=60, S3_ENDPOINT_URL=silent_endpoint.url, MX_TRAINING_S3_TIMEOUT_SECONDS="1",
+                     **CREDENTIALS)
+    elapsed = time.monotonic() - began
+    assert result.returncode == 3, result.stderr
+    assert result.failure_first_line == (
+        "Code download failed: cannot download {}: the S3 endpoint {} did not answer (no reply within 1 s, "
+        "3 attempts)".format(STALLED_URL, silent_endpoint.url))
+    assert len(silent_endpoint.connections) == 3
+    assert elapsed < 20
+    assert "Traceback (most recent call last)" not in result.stderr
+    assert staging_dirs(job) == []
+
+
+def test_leftover_staging_directory_is_removed_by_the_next_run(job, tmp_path):
+    leftover = job.path(".code-download-xyz")
+    write_tree(leftover, {"code/train.py": "print('half-downloaded')\n", "code.tar.gz.3f9a1c": "partial"})
+    job.entry("train.py", epochs=2)
+    job.hyperparameters["sagemaker_submit_directory"] = json.dumps(_local_tarball(tmp_path))
+    result = job.run(timeout=60)
+    assert_ran_submitted_code(result, job)
+    assert staging_dirs(job) == []
+    lines = [line for line in result.stderr.splitlines() if ".code-download" in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith("code: removed {}, left by an earlier launch that stopped during its download"
+                             .format(leftover))
+
+
+def test_what_a_launcher_killed_during_its_download_leaves_is_removed_by_the_next_run(job, silent_endpoint):
+    stalled_s3_job(job)
+    proc = job.start(S3_ENDPOINT_URL=silent_endpoint.url, **CREDENTIALS)
+    try:
+        assert silent_endpoint.wait_for_a_connection(30), "train never reached the S3 endpoint"
+    finally:
+        proc.kill()
+        proc.communicate()
+    left = staging_dirs(job)
+    assert len(left) == 1
+    # the next run of the job (code already in code/) cleans up before anything else
+    job.hyperparameters.pop("sagemaker_submit_directory")
+    job.add_script("train.py", "print('second run')\n")
+    result = job.run(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "second run" in result.stdout
+    assert staging_dirs(job) == []
+    assert "code: removed {}, left by an earlier launch".format(job.path(left[0])) in result.stderr
 
 
 def test_boto3_not_importable(job, tmp_path):

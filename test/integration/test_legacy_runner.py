@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from mx_training_toolkit.runner import STATUS_FILE_ENV, read_status
+
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # mxnet's, on import
               pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")]  # imports()
 
@@ -19,7 +21,8 @@ PREFIX = "mx_training_toolkit.legacy: "
 ALL_NAMES = ("hyperparameters, input_data_config, channel_input_dirs, output_data_dir, "
              "model_dir, num_gpus, num_cpus, hosts, current_host")
 
-Result = collections.namedtuple("Result", "returncode stdout stderr model_dir output_dir")
+# recorded: the (status, reason) the runner recorded in the launcher's status file, or None
+Result = collections.namedtuple("Result", "returncode stdout stderr model_dir output_dir recorded")
 
 
 def run_legacy(tmp_path, script, hyperparameters=None, current_host="algo-1", hosts=("algo-1",),
@@ -50,16 +53,28 @@ def run_legacy(tmp_path, script, hyperparameters=None, current_host="algo-1", ho
         "user_entry_point": script + ".py",
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+    status_file = tmp_path / "worker-status"
     env.update(SM_TRAINING_ENV=json.dumps(training_env), SM_MODULE_NAME=script,
                PYTHONPATH=os.pathsep.join([str(code_dir), SRC]))
+    env[STATUS_FILE_ENV] = str(status_file)
     done = subprocess.run([sys.executable, "-m", "mx_training_toolkit.legacy"], cwd=str(code_dir),
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=120)
-    return Result(done.returncode, done.stdout, done.stderr, str(model_dir), str(output_dir))
+    return Result(done.returncode, done.stdout, done.stderr, str(model_dir), str(output_dir),
+                  read_status(str(status_file)))
 
 
 def last_line(text):
     return text.rstrip("\n").splitlines()[-1]
+
+
+def assert_failed_with(result, summary):
+    """Exit status 1; the status file has the reason, and stderr ends with it after the prefix."""
+    assert result.returncode == 1
+    status, reason = result.recorded
+    assert status == 1
+    assert reason.startswith(summary)
+    assert last_line(result.stderr) == PREFIX + reason  # the same words, for the job's log
 
 
 def read_json(directory, name):
@@ -70,6 +85,7 @@ def read_json(directory, name):
 def test_kwargs_signature_gets_everything_and_none_saves_nothing(tmp_path):
     result = run_legacy(tmp_path, "kwargs_train")
     assert result.returncode == 0, result.stderr
+    assert result.recorded == (0, "")
     received = read_json(result.output_dir, "received.json")
     assert sorted(received) == sorted(ALL_NAMES.split(", "))
     assert received["hyperparameters"] == {"epochs": 1, "learning_rate": 0.1,
@@ -108,8 +124,7 @@ def test_scripts_own_save_is_called_with_the_model(tmp_path):
 def test_user_errors_show_the_users_traceback_then_one_summary_line(tmp_path, script, summary,
                                                                      in_traceback):
     result = run_legacy(tmp_path, script, {"learning_rate": 5})
-    assert result.returncode == 1
-    assert last_line(result.stderr).startswith(PREFIX + summary)
+    assert_failed_with(result, summary)
     assert result.stderr.startswith("Traceback (most recent call last):")
     for text in in_traceback:
         assert text in result.stderr
@@ -125,8 +140,7 @@ def test_user_errors_show_the_users_traceback_then_one_summary_line(tmp_path, sc
 ])
 def test_container_side_errors_are_one_clear_line(tmp_path, script, summary):
     result = run_legacy(tmp_path, script)
-    assert result.returncode == 1
-    assert last_line(result.stderr).startswith(PREFIX + summary)
+    assert_failed_with(result, summary)
     assert "Traceback" not in result.stderr
     assert os.listdir(result.model_dir) == []
 
@@ -135,6 +149,7 @@ def test_container_side_errors_are_one_clear_line(tmp_path, script, summary):
 def test_sys_exit_in_train_keeps_the_users_status(tmp_path, code):
     result = run_legacy(tmp_path, "exits", {"exit_code": code})
     assert result.returncode == code
+    assert result.recorded == (code, "")
     assert "about to exit" in result.stdout
     assert PREFIX not in result.stderr
 
@@ -143,9 +158,7 @@ def test_model_dir_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
     result = run_legacy(tmp_path, "disk_full", model_dir=blocker / "model")
-    assert result.returncode == 1
-    assert last_line(result.stderr).startswith(PREFIX + "cannot write the model to %s: "
-                                               % (blocker / "model"))
+    assert_failed_with(result, "cannot write the model to %s: " % (blocker / "model"))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
@@ -157,8 +170,7 @@ def test_read_only_model_dir_gets_nothing(tmp_path):
         result = run_legacy(tmp_path, "disk_full", model_dir=model_dir)
     finally:
         model_dir.chmod(0o755)
-    assert result.returncode == 1
-    assert "cannot write the model to" in last_line(result.stderr)
+    assert_failed_with(result, "cannot write the model to %s: " % model_dir)
     assert os.listdir(str(model_dir)) == []
 
 
@@ -167,8 +179,8 @@ def test_failure_while_writing_leaves_nothing_half_written(tmp_path):
     model_dir.mkdir()
     (model_dir / "model-symbol.json").write_text("an earlier model")
     result = run_legacy(tmp_path, "disk_full", model_dir=model_dir)
-    assert result.returncode == 1
-    assert "No space left on device" in last_line(result.stderr)
+    assert_failed_with(result, "cannot write the model to %s: " % model_dir)
+    assert "No space left on device" in result.recorded[1]
     assert os.listdir(str(model_dir)) == ["model-symbol.json"]
     assert (model_dir / "model-symbol.json").read_text() == "an earlier model"
 
@@ -214,10 +226,8 @@ def test_gluon_block_round_trip_through_the_default_save(tmp_path):
 
 def test_gluon_block_with_unrecorded_shapes_says_what_to_do(tmp_path):
     result = run_legacy(tmp_path, "gluon_lazy_mxnet")
-    assert result.returncode == 1
-    summary = last_line(result.stderr)
-    assert summary.startswith(PREFIX + "cannot save mxnet.gluon.nn.basic_layers.HybridSequential:")
-    assert "define save(model, model_dir)" in summary
+    assert_failed_with(result, "cannot save mxnet.gluon.nn.basic_layers.HybridSequential:")
+    assert "define save(model, model_dir)" in result.recorded[1]
     assert os.listdir(result.model_dir) == []
 
 
@@ -225,5 +235,6 @@ def test_default_save_writes_only_on_the_scheduler_host(tmp_path):
     # disk_full's Module fails when written: here it must not even be tried
     result = run_legacy(tmp_path, "disk_full", current_host="algo-2", hosts=("algo-1", "algo-2"))
     assert result.returncode == 0, result.stderr
+    assert result.recorded == (0, "")
     assert os.listdir(result.model_dir) == []
     assert "algo-2 is not the scheduler host (algo-1)" in result.stdout

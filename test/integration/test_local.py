@@ -41,6 +41,6 @@ def test_ctrl_c_stops_every_host(tmp_path):
     assert proc.returncode == 130
     assert time.monotonic() - began < 20
     for host in ("algo-1", "algo-2"):
-        assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGTERM")
+        assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGINT")
     assert_no_ps_process_left(root)
     assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []  # launchers and everything they started

@@ -134,29 +134,32 @@ def _fault_job(tmp_path, kill_role=None, kill_host=None, extra=()):
     return proc.returncode, root, (b"".join(lines) + out).decode(), elapsed
 
 
-@pytest.mark.parametrize("role,host,first_line", [
-    ("server", "algo-2", "Parameter server failed: the server process on algo-2 was killed by SIGKILL "
-                         "(exit status 137); probably out of memory; it exited before the workers finished"),
-    ("scheduler", "algo-1", "Parameter server failed: the scheduler process on algo-1 was killed by SIGKILL "
-                            "(exit status 137); probably out of memory; it exited before the workers finished"),
+@pytest.mark.parametrize("role,host,other,first_line", [
+    ("server", "algo-2", "algo-1", "Parameter server failed: the server process on algo-2 was killed by SIGKILL "
+                                   "(exit status 137); probably out of memory; it exited before the workers finished"),
+    ("scheduler", "algo-1", "algo-2", "Parameter server failed: the scheduler process on algo-1 was killed by "
+                                      "SIGKILL (exit status 137); probably out of memory; it exited before the "
+                                      "workers finished"),
 ])
-def test_killing_a_parameter_server_process_ends_the_job_everywhere(tmp_path, role, host, first_line):
+def test_killing_a_parameter_server_process_ends_the_job_everywhere(tmp_path, role, host, other, first_line):
     status, root, text, elapsed = _fault_job(tmp_path, role, host)
-    assert status != 0
+    assert status == 137  # every host exits with the root cause's status
     assert elapsed < 15, text[-3000:]
-    for each in ("algo-1", "algo-2"):
-        assert read(root, each, "output", "failure").splitlines()[0] == first_line
+    assert read(root, host, "output", "failure").splitlines()[0] == first_line
+    assert read(root, other, "output", "failure").splitlines()[0] == "Job failed on {}: {}".format(host, first_line)
+    assert "mx-train: algo-1 exited with status 137" in text and "mx-train: algo-2 exited with status 137" in text
     assert_no_ps_process_left(root)
 
 
 def test_worker_failing_on_one_host_ends_the_job_everywhere(tmp_path):
-    status, root, text, elapsed = _fault_job(tmp_path, extra=("--hp", "exit_on_host=algo-2:1"))
-    assert status == 1
+    status, root, text, elapsed = _fault_job(tmp_path, extra=("--hp", "exit_on_host=algo-2:3"))
+    assert status == 3
     assert elapsed < 15, text[-3000:]
-    for host in ("algo-1", "algo-2"):
-        first = read(root, host, "output", "failure").splitlines()[0]
-        assert first == "User script failed: dist_sum.py on algo-2 exited with status 1", first
-    assert "dist_sum: exiting with 1 on purpose" in read(root, "algo-1", "output", "failure")
+    assert "mx-train: algo-1 exited with status 3" in text and "mx-train: algo-2 exited with status 3" in text
+    root_cause = "User script failed: dist_sum.py on algo-2 exited with status 3"
+    assert read(root, "algo-2", "output", "failure").splitlines()[0] == root_cause
+    assert read(root, "algo-1", "output", "failure").splitlines()[0] == "Job failed on algo-2: " + root_cause
+    assert "dist_sum: exiting with 3 on purpose" in read(root, "algo-1", "output", "failure")
     assert_no_ps_process_left(root)
 
 
@@ -170,9 +173,9 @@ def test_port_in_use_gets_a_clear_error(job):
         job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
         job.hyperparameters["_ps_port"] = str(port)
         result = job.run()
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert result.failure_first_line.startswith(
-        "Parameter server failed: port {} on algo-1 is already in use".format(port))
+        "Configuration error: port {} on algo-1 is already in use".format(port))
     assert "should not run" not in result.stdout
 
 
@@ -183,7 +186,7 @@ def test_host_that_never_resolves_is_a_bounded_clear_error(job):
     began = time.monotonic()
     result = job.run(MX_TRAINING_HOST_WAIT_SECONDS="2", MX_TRAINING_HOST_ADDRESSES='{"algo-1": "127.0.0.1"}')
     assert time.monotonic() - began < 20
-    assert result.returncode != 0
+    assert result.returncode == 5
     assert result.failure_first_line == ("Host resolution failed: host name(s) no-such-host.invalid did not "
                                          "resolve within 2 s (resourceconfig.json field 'hosts')")
 
@@ -242,8 +245,7 @@ def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_
         for p in procs:
             p.kill()
     assert time.monotonic() - began < 15
-    assert [p.returncode for p in procs] == [1, 3]
+    assert [p.returncode for p in procs] == [3, 3]
     first = [read(str(tmp_path), host, "output", "failure").splitlines()[0] for host in ("algo-1", "algo-2")]
     assert first[1].startswith("Code download failed: sagemaker_submit_directory")
-    assert first[0].startswith("Another host of the job failed: Code download failed on algo-2: "
-                               "sagemaker_submit_directory"), first[0]
+    assert first[0] == "Job failed on algo-2: " + first[1]

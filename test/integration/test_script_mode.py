@@ -114,7 +114,7 @@ def test_sigterm_reaches_the_scripts_handler(job):
     with open(job.path("output", "failure")) as f:
         first = f.readline()
     assert first.startswith("Job stopped: the launcher received SIGTERM before the job finished; "
-                            "the user script exited with status 7")
+                            "train.py exited with status 7")
 
 
 def _sigterm_when_ready(job, ready, grace):
@@ -136,7 +136,7 @@ def test_sigterm_ignored_by_script_is_followed_by_sigkill(job):
     assert elapsed < 10
     with open(job.path("output", "failure")) as f:
         assert f.readline() == ("Job stopped: the launcher received SIGTERM before the job finished; "
-                                "the user script did not stop within 1 s and was killed\n")
+                                "train.py did not stop within 1 s and was killed\n")
 
 
 def test_orphaned_grandchild_does_not_outlive_the_launcher(job):

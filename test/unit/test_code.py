@@ -1,4 +1,4 @@
-"""Script vs legacy detection, safe extraction, and how the user's code is run (CONTRACT section 4)."""
+"""Script vs legacy detection, safe extraction, and how the user's code is run (docs/contract.md section 4)."""
 
 import io
 import json

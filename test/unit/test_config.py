@@ -1,4 +1,4 @@
-"""Reading and validating the three config files (CONTRACT sections 1 and 2)."""
+"""Reading, validating and writing the three config files (docs/contract.md sections 1 and 2)."""
 
 import json
 import os
@@ -225,3 +225,114 @@ def test_load_creates_nothing(tmp_path):
                                                ({"SAGEMAKER_BASE_DIR": ""}, "/opt/ml")])
 def test_base_dir(environ, expected):
     assert config.base_dir_from(environ) == expected
+
+
+# ---- the records ------------------------------------------------------------------------------
+
+
+def test_job_config_defaults_are_those_of_a_one_host_job_with_only_an_entry_point(tmp_path):
+    base = make_base(tmp_path, {HPS: PROGRAM})
+    loaded = config.load(base, {})
+    built = config.JobConfig(paths=config.Paths(base), hyperparameters={"sagemaker_program": "train.py"},
+                             reserved_hyperparameters={"sagemaker_program": "train.py"})
+    assert loaded == built
+    assert config.JobConfig().paths == config.Paths("/opt/ml")
+
+
+def test_a_job_config_in_one_line():
+    cfg = config.JobConfig(paths=config.Paths("/tmp/x"), hosts=("algo-1", "algo-2"), current_host="algo-2")
+    assert not cfg.is_scheduler_host
+    assert cfg.ps_port == 8000 and cfg.log_level == 20 and cfg.user_hyperparameters == {}
+    assert cfg.paths.model_dir == "/tmp/x/model"
+    assert cfg._replace(current_host="algo-1").is_scheduler_host
+
+
+def test_records_are_immutable_and_keep_their_fields():
+    cfg = config.JobConfig()
+    with pytest.raises(AttributeError):
+        cfg.ps_port = 1
+    with pytest.raises(TypeError):  # the shared default mapping is read-only
+        cfg.hyperparameters["x"] = 1
+    assert not hasattr(cfg, "__dict__") and not hasattr(config.Paths("/x"), "__dict__")
+    assert config.Paths._fields == ("base",)
+    assert config.JobConfig._fields[:3] == ("paths", "hyperparameters", "user_hyperparameters")
+    assert config.JobConfig._fields[-1] == "channels" and len(config.JobConfig._fields) == 20
+
+
+@pytest.mark.parametrize("attr, parts", [
+    ("input_dir", ("input",)),
+    ("input_config_dir", ("input", "config")),
+    ("input_data_dir", ("input", "data")),
+    ("hyperparameters_file", ("input", "config", "hyperparameters.json")),
+    ("resource_config_file", ("input", "config", "resourceconfig.json")),
+    ("input_data_config_file", ("input", "config", "inputdataconfig.json")),
+    ("code_dir", ("code",)),
+    ("model_dir", ("model",)),
+    ("output_dir", ("output",)),
+    ("output_data_dir", ("output", "data")),
+    ("output_intermediate_dir", ("output", "intermediate")),
+    ("success_file", ("output", "success")),
+    ("failure_file", ("output", "failure")),
+])
+def test_paths(attr, parts):
+    assert getattr(config.Paths("/opt/ml"), attr) == os.path.join("/opt/ml", *parts)
+
+
+# ---- write_job --------------------------------------------------------------------------------
+
+
+def test_write_job_then_load_round_trip(tmp_path):
+    base = str(tmp_path / "ml")
+    os.makedirs(os.path.join(base, "input", "data", "train"))
+    hps = {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True, "_ps_port": 9000,
+           "epochs": 10, "lr": 0.5, "optimizer": "sgd", "layers": [64, 32], "d": {"k": "v"}, "flag": False,
+           "ten": "10"}
+    resource = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "lo"}
+    data = {"train": {"TrainingInputMode": "File"}}
+    paths = config.write_job(base, hps, resource, data)
+    assert paths == config.Paths(base)
+    cfg = config.load(base, {})
+    assert dict(cfg.hyperparameters) == hps
+    assert cfg.user_hyperparameters == {"epochs": 10, "lr": 0.5, "optimizer": "sgd", "layers": [64, 32],
+                                        "d": {"k": "v"}, "flag": False, "ten": "10"}
+    assert (cfg.current_host, cfg.hosts, cfg.network_interface_name) == ("algo-2", ("algo-1", "algo-2"), "lo")
+    assert cfg.parameter_server_enabled and cfg.ps_port == 9000
+    assert cfg.channels == ("train",) and cfg.input_data_config == data and cfg.resource_config == resource
+
+
+def test_write_job_encodes_values_like_the_sdk(tmp_path):
+    paths = config.write_job(tmp_path / "ml", {"sagemaker_program": "train.py", "epochs": 10, "ten": "10"})
+    with open(paths.hyperparameters_file) as f:
+        assert json.load(f) == {"sagemaker_program": '"train.py"', "epochs": "10", "ten": '"10"'}
+    assert isinstance(paths.base, str)
+
+
+def test_write_job_without_encoding_writes_values_as_given(tmp_path):
+    raw = {"sagemaker_program": "raw.py", "_ps_port": 9000, "epochs": "10"}
+    paths = config.write_job(str(tmp_path / "ml"), raw, encode=False)
+    with open(paths.hyperparameters_file) as f:
+        assert json.load(f) == raw
+    cfg = config.load(paths.base, {})
+    assert (cfg.user_entry_point, cfg.ps_port, cfg.user_hyperparameters) == ("raw.py", 9000, {"epochs": 10})
+
+
+def test_write_job_leaves_out_what_is_none(tmp_path):
+    paths = config.write_job(str(tmp_path / "ml"))
+    with open(paths.hyperparameters_file) as f:
+        assert json.load(f) == {}
+    assert sorted(os.listdir(paths.input_config_dir)) == [HPS]
+    with open(paths.resource_config_file, "w") as f:  # written by hand (a test's broken file): kept
+        f.write("{")
+    config.write_job(paths.base, {"sagemaker_program": "t.py"})
+    with open(paths.resource_config_file) as f:
+        assert f.read() == "{"
+    config.write_job(paths.base, {"sagemaker_program": "t.py"}, resource_config={}, input_data_config={})
+    assert sorted(os.listdir(paths.input_config_dir)) == [HPS, DATA, RES]
+    assert config.load(paths.base, {}).hosts == ("algo-1",)
+
+
+def test_write_job_writes_what_it_is_given_without_validating(tmp_path):
+    paths = config.write_job(str(tmp_path / "ml"), {"sagemaker_program": "t.py"},
+                             resource_config={"current_host": "algo-3", "hosts": "algo-1"})
+    with pytest.raises(ConfigError, match="resourceconfig.json: field 'hosts'"):
+        config.load(paths.base, {})

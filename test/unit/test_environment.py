@@ -38,14 +38,11 @@ def test_count_cpus(affinity, cpu_max, quota, period, expected):
 
 
 def _config(tmp_path, hps, resource=None):
+    """A job with the channel ``train``; ``hps`` as the files hold them (already JSON-encoded)."""
     base = tmp_path / "ml"
-    (base / "input" / "config").mkdir(parents=True)
     (base / "input" / "data" / "train").mkdir(parents=True)
-    (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
-    (base / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({"train": {}}))
-    if resource:
-        (base / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resource))
-    return config.load(str(base), {})
+    paths = config.write_job(base, hps, resource, {"train": {}}, encode=False)
+    return config.load(paths.base, {})
 
 
 def test_env_vars_formats(tmp_path):
@@ -81,3 +78,16 @@ def test_log_summary_masks_secrets(tmp_path):
 def test_with_pythonpath_keeps_image_path_after_code():
     out = environment.with_pythonpath({"PYTHONPATH": "/opt/ml/code"}, "/usr/lib/extra")
     assert out["PYTHONPATH"] == "/opt/ml/code:/usr/lib/extra"
+
+
+def test_training_env_from_a_config_built_in_one_line():
+    cfg = config.JobConfig(paths=config.Paths("/tmp/x"), hosts=("algo-1", "algo-2"), current_host="algo-2",
+                           user_hyperparameters={"epochs": 3})
+    env = environment.TrainingEnv(cfg)
+    assert (env.num_gpus, env.num_cpus) == (0, 1)
+    out = env.to_env_vars()
+    assert out["SM_HOSTS"] == '["algo-1","algo-2"]' and out["SM_CURRENT_HOST"] == "algo-2"
+    assert out["SM_USER_ARGS"] == '["--epochs","3"]' and out["SM_MODEL_DIR"] == "/tmp/x/model"
+    assert environment.TrainingEnv._fields == ("config", "num_gpus", "num_cpus")
+    with pytest.raises(AttributeError):
+        env.num_gpus = 2

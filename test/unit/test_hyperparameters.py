@@ -1,4 +1,4 @@
-"""Pure hyperparameter handling (CONTRACT section 2): decoding, the reserved split, argv rendering."""
+"""Pure hyperparameter handling (docs/contract.md section 2): decoding, encoding, the reserved split, argv rendering."""
 
 import pytest
 
@@ -149,3 +149,29 @@ def test_to_bool(value, expected):
 def test_to_bool_refuses(value):
     with pytest.raises(ValueError):
         hp.to_bool(value)
+
+
+@pytest.mark.parametrize(
+    "value, encoded",
+    [
+        (10, "10"),
+        (0.25, "0.25"),
+        (True, "true"),
+        (None, "null"),
+        ("train.py", '"train.py"'),
+        ("10", '"10"'),  # a string that looks like a number stays a string
+        ([64, 32], "[64, 32]"),
+        ({"k": "v"}, '{"k": "v"}'),
+        ("ünï", '"\\u00fcn\\u00ef"'),
+    ],
+)
+def test_encode_like_the_sdk(value, encoded):
+    assert hp.encode({"x": value}) == {"x": encoded}
+    assert hp.decode(hp.encode({"x": value})) == {"x": value}
+
+
+def test_encode_then_decode_is_the_identity():
+    values = {"epochs": 10, "lr": 0.01, "optimizer": "sgd", "use-gpu": False, "layers": [64, 32],
+              "d": {"a": None}, "empty": "", "sagemaker_program": "train.py"}
+    assert hp.decode(hp.encode(values)) == values
+    assert all(isinstance(v, str) for v in hp.encode(values).values())

@@ -16,5 +16,5 @@ def test_importing_the_package_has_no_heavy_imports():
 
 def test_the_launcher_does_not_import_what_a_one_host_job_does_not_need():
     # Each of these costs milliseconds of the launcher's start-up budget (benchmarks/launch_overhead.py).
-    unneeded = ("logging", "dataclasses", "typing", "socket", "tarfile", "tempfile", "shutil", "runpy")
+    unneeded = ("logging", "dataclasses", "socket", "tarfile", "tempfile", "shutil", "runpy")
     assert _imported_after("import mx_training_toolkit.training", unneeded) == "[]"

@@ -70,3 +70,25 @@ def test_parse_address_map(text, expected):
 def test_parse_address_map_rejects(text):
     with pytest.raises(ConfigError):
         parse_address_map(text)
+
+
+def test_no_wait_at_all_means_one_attempt():
+    fake = FakeClock()
+    with pytest.raises(HostResolutionError, match="ghost did not resolve within 0 s"):
+        wait_for_hosts(["ghost"], {}, 0, resolver({}), fake.sleep, fake.clock)
+    assert fake.sleeps == []
+
+
+def test_slow_lookups_count_against_the_wait():
+    fake = FakeClock()
+    calls = []
+
+    def slow(host):
+        calls.append(fake.now)
+        fake.now += 4.0  # each lookup takes 4 s (a DNS server that does not answer)
+        raise OSError("timed out")
+
+    with pytest.raises(HostResolutionError):
+        wait_for_hosts(["ghost"], {}, 10, slow, fake.sleep, fake.clock)
+    assert calls == pytest.approx([0.0, 4.1, 8.3])
+    assert fake.sleeps == pytest.approx([0.1, 0.2])

@@ -1,0 +1,218 @@
+"""The job's decisions on one host: a state machine over events, and the loop that feeds it.
+
+``JobPolicy`` knows nothing of processes: it takes events (a process exited, another host failed,
+every worker of the job is done, a stop signal, time passed) and says what follows. ``run`` and
+``run_helper`` drive it with an injected process starter (``Supervisor`` in production, a fake in
+the tests) and an injected clock, so that every decision can be tested from a table of events.
+
+What the loop never does itself: stop processes. Whatever the final state, the launcher stops
+everything that is left with one deadline afterwards (``Supervisor.stop``).
+"""
+
+import enum
+import time
+
+from .log import get_logger
+from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, JobResult, signal_name
+from .plan import PS_ROLES, WORKER
+
+log = get_logger(__name__)
+
+EARLY_EXIT_GRACE = 10.0  # seconds a role may precede the workers in exiting 0 (they may be finishing too)
+EARLY_NOTE = "it exited before the workers finished"
+
+
+class JobState(enum.Enum):
+    """Where this host's job stands.
+
+    ``PREPARING``   nothing of the job runs yet (code, pip); a stop or another host's failure ends it.
+    ``RUNNING``     the job's processes run and this host's worker has not finished.
+    ``WAITING``     this host's worker finished; workers on other hosts still run.
+    ``WINDING_DOWN`` every worker of the job is done; parameter-server roles get ``linger``
+                    seconds to exit by themselves (an unused scheduler or server never does).
+    ``SUCCEEDED``   every worker of the job is done and every role exited 0 or ran out of time.
+    ``FAILED``      a process here failed (or a role exited 0 too early), or another host failed.
+    ``STOPPED``     the launcher received a stop signal before the job finished.
+
+    Only these transitions happen: PREPARING -> RUNNING -> WAITING -> WINDING_DOWN -> SUCCEEDED,
+    with WAITING and WINDING_DOWN skipped when there is nothing to wait for, and any state that
+    is not final -> FAILED or STOPPED.
+    """
+
+    PREPARING = "preparing"
+    RUNNING = "running"
+    WAITING = "waiting"
+    WINDING_DOWN = "winding-down"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def final(self):
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
+
+
+class JobPolicy:
+    """This host's decisions. Feed it with ``started``, ``handle(event)`` and ``timed_out``;
+    read ``state``, ``results`` (failures, the root cause first), ``deadline`` (when it needs
+    ``timed_out`` called) and the messages for the other hosts it queued in ``outbox``
+    (``("worker-done", None)`` or ``("failed", JobResult)``)."""
+
+    def __init__(self, host, multi_host=False, linger=3.0, clock=time.monotonic, early_grace=EARLY_EXIT_GRACE):
+        self.host = host
+        self.multi_host = multi_host
+        self.linger = linger
+        self.early_grace = early_grace
+        self.clock = clock
+        self.state = JobState.PREPARING
+        self.results = []
+        self.deadline = None
+        self.signum = 0
+        self.outbox = []
+        self._roles = {}  # parameter-server role process handle -> its role
+        self._status = {}  # the same handles -> the exit status (None while it runs)
+        self._early = None  # a role that exited 0 before the workers were done
+        self._all_done = not multi_host
+
+    def _become(self, state):
+        log.debug("job: %s -> %s", self.state.value, state.value)
+        self.state = state
+
+    def started(self, roles):
+        """The job's processes were started; ``roles`` maps the parameter-server roles' process
+        handles to their role names."""
+        self._roles = dict(roles)
+        self._status = {h: None for h in roles}
+        self._become(JobState.RUNNING)
+
+    def handle(self, event):
+        """Take one event. Events that mean nothing in the current state are ignored."""
+        if self.state.final:
+            return
+        if event.kind == SIGNAL:
+            self._stop(event.signum)
+        elif event.kind == PEER_FAILED:
+            self._fail(event.result, tell=False)
+        elif event.kind == ALL_DONE:
+            self._all_done = True
+            if self.state == JobState.WAITING:
+                self._wind_down()
+        elif event.kind == EXIT and self.state != JobState.PREPARING:
+            self._exited(event)
+
+    def timed_out(self):
+        """``deadline`` has passed."""
+        if self.state.final or self.deadline is None or self.clock() < self.deadline:
+            return
+        if self.state == JobState.WINDING_DOWN:
+            running = sorted({self._roles[h] for h, status in self._status.items() if status is None})
+            log.warning("%s still running %.0f s after every worker finished: stopping %s", ", ".join(running),
+                        self.linger, "it" if len(running) == 1 else "them")
+            self._become(JobState.SUCCEEDED)
+        else:
+            self._fail(self._early._replace(note=EARLY_NOTE))
+
+    def _exited(self, event):
+        result = event.result
+        if event.child in self._status:
+            self._status[event.child] = result.status
+        if result.status != 0:
+            early = result.role in PS_ROLES and self.state in (JobState.RUNNING, JobState.WAITING)
+            self._fail(result._replace(note=EARLY_NOTE) if early and not result.note else result)
+        elif result.role == WORKER:
+            self.outbox.append(("worker-done", None))
+            if self._all_done:
+                self._wind_down()
+            else:
+                self._become(JobState.WAITING)
+        elif self.state == JobState.WINDING_DOWN:
+            if all(status is not None for status in self._status.values()):
+                self._become(JobState.SUCCEEDED)
+        elif self._early is None:  # a role done before the workers: fine if they finish soon
+            self._early = result
+            self.deadline = self.clock() + self.early_grace
+
+    def _wind_down(self):
+        if all(status is not None for status in self._status.values()):
+            self._become(JobState.SUCCEEDED)
+            return
+        self._become(JobState.WINDING_DOWN)
+        self.deadline = self.clock() + self.linger
+
+    def _fail(self, result, tell=True):
+        self.results.append(result)
+        if tell:
+            self.outbox.append(("failed", result))
+        self._become(JobState.FAILED)
+
+    def _stop(self, signum):
+        self.signum = signum
+        self.outbox.append(("failed", JobResult(LAUNCHER, self.host, 128 + signum, (),
+                                                "Job stopped: the launcher received {}".format(signal_name(signum)))))
+        self._become(JobState.STOPPED)
+
+
+def _deliver(policy, channel):
+    """Send what the policy queued for the other hosts."""
+    while policy.outbox:
+        kind, result = policy.outbox.pop(0)
+        if channel is None:
+            continue
+        if kind == "worker-done":
+            channel.worker_done()
+        else:
+            channel.fail(result)
+
+
+def _wait(policy, processes):
+    """The next event, or None once the policy's deadline has passed."""
+    if policy.deadline is None:
+        return processes.next_event(None)
+    return processes.next_event(max(0.0, policy.deadline - policy.clock()))
+
+
+def take_pending(policy, processes, channel=None):
+    """Feed the policy what already happened (a stop, another host's failure) without waiting."""
+    while not policy.state.final:
+        event = processes.next_event(0)
+        if event is None:
+            break
+        policy.handle(event)
+    _deliver(policy, channel)
+
+
+def run(policy, processes, specs, channel=None):
+    """Start ``specs`` (roles first, the worker last) unless the job already ended, then decide
+    until the policy reaches a final state. Returns the policy."""
+    take_pending(policy, processes, channel)
+    if policy.state.final:  # another host failed, or a stop came, while we were getting ready
+        return policy
+    handles = [processes.start(spec) for spec in specs]
+    policy.started({h: spec.role for h, spec in zip(handles, specs) if spec.role in PS_ROLES})
+    while not policy.state.final:
+        event = _wait(policy, processes)
+        if event is None:
+            policy.timed_out()
+        else:
+            policy.handle(event)
+        _deliver(policy, channel)
+    return policy
+
+
+def run_helper(policy, processes, spec, channel=None):
+    """Run a helper process (pip) to its end while the job is being prepared -> its
+    ``JobResult``, or None when a stop or another host's failure ended the job meanwhile (the
+    helper is then killed, and ``policy`` says why)."""
+    take_pending(policy, processes, channel)
+    if policy.state.final:
+        return None
+    handle = processes.start(spec)
+    while True:
+        event = processes.next_event(None)
+        if event.kind == EXIT and event.child is handle:
+            return event.result
+        policy.handle(event)
+        _deliver(policy, channel)
+        if policy.state.final:
+            processes.kill(handle)
+            return None

@@ -1,0 +1,232 @@
+"""How a job ended, in one place: the result records, the status words, and ``decide``.
+
+Whatever ends a job -- an error in a step, the run loop's results, a stop signal, or the user
+script's own failure file -- reaches ``decide``, which returns the one ``Outcome`` the launcher
+writes (success or failure file) and exits with. Nothing else builds a failure's words or an
+exit status.
+"""
+
+import signal
+from typing import NamedTuple, Optional, Tuple
+
+from .errors import EXIT_INTERNAL, ToolkitError
+
+WORKER = "worker"
+LAUNCHER = "launcher"  # a result that is about a host's launcher (a step failed, a stop, a lost host)
+
+# Steps: the failure file's first words. A step not listed here reads "<Step> failed".
+TITLES = {
+    "configuration": "Configuration error",
+    "code download": "Code download failed",
+    "pip install": "pip install failed",
+    "host resolution": "Host resolution failed",
+    "user script": "User script failed",
+    "parameter server": "Parameter server failed",
+    "stopped": "Job stopped",
+    "peer host": "Job failed on",  # followed by the host and that host's own first line
+    "host channel": "Connection between hosts failed",
+    "internal error": "Internal error",
+}
+MAX_FIRST_LINE = 800  # the platform shows 1024 characters of the file: keep room for the detail
+
+
+class JobResult(NamedTuple):
+    """How one process (of this host or of another host) ended."""
+
+    role: str  # "worker", "scheduler", "server", "pip", or "launcher" (a whole host)
+    host: str
+    status: int  # the exit status: 128+N after a death by signal N
+    stderr_tail: Tuple[str, ...] = ()
+    note: str = ""  # more words: why a role's clean exit is a failure; a host's own first line
+    signal: int = 0  # N when the process really died of signal N (not a script's sys.exit(128+N))
+    reason: str = ""  # what the legacy runner recorded as the cause
+
+    @property
+    def ok(self):
+        return self.status == 0
+
+
+class Event(NamedTuple):
+    """Something the run loop decides on."""
+
+    kind: str  # one of the kinds below
+    role: str = ""
+    result: Optional[JobResult] = None  # EXIT, PEER_FAILED
+    signum: int = 0  # SIGNAL
+    child: object = None  # EXIT: the process handle the starter returned
+
+
+EXIT = "exit"  # a process started for this host ended
+PEER_FAILED = "peer-failed"  # another host reported a failure (or was lost)
+ALL_DONE = "all-done"  # every worker of the job, on every host, finished successfully
+SIGNAL = "signal"  # the launcher received a stop signal
+CHILD = "sigchld"  # some descendant exited: time to reap orphans (never reaches the policy)
+
+
+class Facts(NamedTuple):
+    """What ``decide`` needs to know about the job to put a failure in words."""
+
+    current_host: str = "algo-1"
+    multi_host: bool = False
+    entry_point: str = "the user script"
+    grace: float = 10.0
+
+
+class Ending(NamedTuple):
+    """Whatever ended the job, as the launcher saw it."""
+
+    state: str = "succeeded"  # the run loop's final ``JobState`` value, or "preparing" if it never ran
+    results: Tuple[JobResult, ...] = ()  # failures, the root cause first
+    error: Optional[BaseException] = None  # an exception that ended the job
+    traceback: str = ""  # for an unexpected exception
+    signum: int = 0  # the first stop signal the launcher received, if any
+    worker: Optional[JobResult] = None  # the worker's end, when a stop came while it ran
+    worker_killed: bool = False  # the launcher had to SIGKILL the worker after the grace period
+    user_failure_file: bool = False  # the user script wrote output/failure itself
+
+
+class Outcome(NamedTuple):
+    """What the launcher writes and exits with. ``step`` is empty for a success."""
+
+    step: str
+    message: str
+    detail: str
+    exit_status: int
+
+    @property
+    def ok(self):
+        return not self.step
+
+    @property
+    def first_line(self):
+        return first_line(self.step, self.message)
+
+
+def exit_status(returncode):
+    """Popen's returncode -> a shell-style exit status: signal N becomes 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def describe_status(status, signum=0):
+    """An exit status in words. Only a real death by signal (``signum``) is described as one:
+    a script's own ``sys.exit(137)`` is just status 137."""
+    if status == 0:
+        return "exited successfully"
+    if signum:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = "signal {}".format(signum)
+        words = "was killed by {} (exit status {})".format(name, status)
+        if signum == signal.SIGKILL:
+            words += "; probably out of memory"
+        return words
+    return "exited with status {}".format(status)
+
+
+def signal_name(signum):
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "signal {}".format(signum)
+
+
+def title(step):
+    """The words a failure file's first line starts with for ``step``."""
+    return TITLES.get(step, step[:1].upper() + step[1:] + " failed")
+
+
+def first_line(step, message):
+    line = " ".join("{}: {}".format(title(step), message).splitlines()) if step != "peer host" else \
+        " ".join("{} {}".format(title(step), message).splitlines())
+    if len(line) > MAX_FIRST_LINE:
+        line = line[:MAX_FIRST_LINE - 3] + "..."
+    return line
+
+
+def failure_text(step, message, detail=""):
+    """The failure file: the first line says which step failed and why; then the detail."""
+    return first_line(step, message) + "\n" + ("\n" + detail.rstrip("\n") + "\n" if detail else "")
+
+
+def tail_text(what, tail):
+    return "Last lines of {}:\n{}".format(what, "\n".join(tail)) if tail else ""
+
+
+def result_message(result, facts):
+    """A failed process's result -> the words after its step's title."""
+    if result.role == LAUNCHER:
+        return result.note
+    who = facts.entry_point if result.role == WORKER else "the {} process".format(result.role)
+    where = " on {}".format(result.host) if facts.multi_host else ""
+    message = "{}{} {}".format(who, where, describe_status(result.status, result.signal))
+    if result.note:
+        message += "; " + result.note
+    if result.reason:
+        message += ": " + result.reason
+    return message
+
+
+def result_step(result):
+    return {WORKER: "user script", "scheduler": "parameter server", "server": "parameter server",
+            "pip": "pip install"}.get(result.role, "peer host")
+
+
+def result_line(result, facts):
+    """The first line a failed result gives on the host where it happened (sent to the others)."""
+    if result.role == LAUNCHER:
+        return result.note
+    return first_line(result_step(result), result_message(result, facts))
+
+
+def decide(facts, ending):
+    """Whatever ended the job -> the ``Outcome``. The only place exit statuses and failure words
+    are decided."""
+    if ending.error is not None:
+        outcome = _of_error(ending.error, ending.traceback)
+    elif ending.results:
+        outcome = _of_results(facts, ending.results)
+    elif ending.signum and ending.state != "succeeded":
+        outcome = _of_stop(facts, ending)
+    elif ending.signum:  # the job had finished; the signal came while its last processes were stopped
+        outcome = Outcome("stopped", "the launcher received {} while it was stopping the job's remaining processes "
+                          "(the job itself had finished)".format(signal_name(ending.signum)), "", 128 + ending.signum)
+    elif ending.user_failure_file:
+        outcome = Outcome("user script", "{} wrote output/failure and exited 0".format(facts.entry_point), "", 1)
+    else:
+        return Outcome("", "", "", 0)
+    if ending.signum and outcome.step != "stopped":
+        outcome = outcome._replace(message=outcome.message + " (the launcher then received {})".format(
+            signal_name(ending.signum)))
+    return outcome
+
+
+def _of_error(error, traceback_text):
+    if isinstance(error, ToolkitError):
+        return Outcome(error.step, str(error), error.detail, error.exit_code)
+    return Outcome("internal error", "the launcher failed: {!r}".format(error), traceback_text, EXIT_INTERNAL)
+
+
+def _of_results(facts, results):
+    root = results[0]
+    detail = tail_text("its stderr", root.stderr_tail)
+    if root.host != facts.current_host:
+        return Outcome("peer host", "{}: {}".format(root.host, result_line(root, facts)), detail, root.status or 1)
+    return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1)
+
+
+def _of_stop(facts, ending):
+    name = signal_name(ending.signum)
+    message = "the launcher received {} before the job finished".format(name)
+    status = 128 + ending.signum
+    worker = ending.worker
+    detail = ""
+    if worker is not None:
+        if ending.worker_killed:
+            message += "; {} did not stop within {:.0f} s and was killed".format(facts.entry_point, facts.grace)
+        else:
+            message += "; {} {}".format(facts.entry_point, describe_status(worker.status, worker.signal))
+            if worker.status and not worker.signal:  # the script chose its own status on the way out
+                status = worker.status
+        detail = tail_text("its stderr", worker.stderr_tail)
+    return Outcome("stopped", message, detail, status)

@@ -1,0 +1,76 @@
+"""The launcher's own settings (docs/contract.md section 7): read once from the environment, validated.
+
+A setting that is set but unusable (``inf``, ``nan``, ``-5``, ``ten``) is a configuration error naming
+the variable, its value and what is expected; it is never replaced by the default behind the
+user's back. Unset or empty means the default.
+"""
+
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
+
+from . import config, network
+from .errors import ConfigError
+
+BASE_DIR_ENV = config.BASE_DIR_ENV  # SAGEMAKER_BASE_DIR
+HOST_ADDRESSES_ENV = network.HOST_ADDRESSES_ENV  # MX_TRAINING_HOST_ADDRESSES
+STOP_GRACE_ENV = "MX_TRAINING_STOP_GRACE_SECONDS"
+HOST_WAIT_ENV = "MX_TRAINING_HOST_WAIT_SECONDS"
+LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
+
+DAY = 86400.0
+WEEK = 7 * DAY
+
+DEFAULT_STOP_GRACE = 10.0
+DEFAULT_HOST_WAIT = 300.0
+# Once every worker of the job is done, the scheduler and servers of a kvstore job exit within
+# milliseconds; roles the script never used (no dist kvstore) wait for workers that never come.
+DEFAULT_LINGER = 3.0
+
+
+class Settings(NamedTuple):
+    """The launcher's own knobs. Durations are finite numbers of seconds, at least 0."""
+
+    base_dir: str = config.DEFAULT_BASE_DIR  # the job's base directory
+    stop_grace: float = DEFAULT_STOP_GRACE  # from forwarding SIGTERM/SIGINT to the job to SIGKILL
+    host_wait: float = DEFAULT_HOST_WAIT  # for host names to resolve and the hosts' launchers to connect
+    linger: float = DEFAULT_LINGER  # for the scheduler and servers to exit once every worker is done; then stopped
+    address_map: Mapping[str, str] = MappingProxyType({})  # host name -> address, used instead of DNS
+
+
+# (field, variable, default, largest value accepted): every duration. A week of waiting for hosts
+# covers any real cluster start; a day for the others is already far past any useful grace period,
+# and a finite bound keeps deadlines and timers finite.
+DURATIONS = (
+    ("stop_grace", STOP_GRACE_ENV, DEFAULT_STOP_GRACE, DAY),
+    ("host_wait", HOST_WAIT_ENV, DEFAULT_HOST_WAIT, WEEK),
+    ("linger", LINGER_ENV, DEFAULT_LINGER, DAY),
+)
+
+
+def seconds(environ, name, default, maximum):
+    """The number of seconds variable ``name`` gives: ``default`` when it is unset or empty.
+
+    Raises ``ConfigError`` for anything but a number between 0 and ``maximum`` (so no inf or nan)."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= maximum:  # nan compares false both ways: refused too
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigError("{}={!r}: expected a number of seconds between 0 and {:g}".format(name, shown, maximum))
+    return value + 0.0  # -0 becomes 0
+
+
+def from_environ(environ):
+    """Read every setting from ``environ`` (a mapping like ``os.environ``) -> ``Settings``.
+
+    Raises ``ConfigError`` naming the first unusable variable."""
+    durations = {field: seconds(environ, name, default, maximum) for field, name, default, maximum in DURATIONS}
+    return Settings(
+        base_dir=config.base_dir_from(environ),
+        address_map=MappingProxyType(network.parse_address_map(environ.get(HOST_ADDRESSES_ENV, ""))),
+        **durations,
+    )

@@ -1,0 +1,80 @@
+"""The launcher's stop signals, and threads that never take them.
+
+A signal sent to the launcher's process is handled by whichever thread the kernel picks among
+those that do not block it; its Python handler then runs only when the main thread next runs
+Python code. If a reader thread took it, a main thread blocked in ``SimpleQueue.get`` would
+never wake. So every other thread is started with the signals blocked (``start_thread``): the
+main thread takes them, its wait is interrupted, the handler posts a ``SIGNAL`` event.
+"""
+
+import signal
+import threading
+
+from .errors import Terminated
+from .outcome import CHILD, SIGNAL, Event
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+HANDLED = STOP_SIGNALS + (signal.SIGCHLD,)
+
+
+def forwarded(signum):
+    """The signal the job gets when the launcher received ``signum``: SIGINT stays SIGINT (a
+    script's KeyboardInterrupt), every other stop signal becomes SIGTERM, the one scripts trap."""
+    return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+
+
+def start_thread(target, *args):
+    """Start a daemon thread running ``target(*args)`` that never receives the launcher's signals."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)  # a new thread inherits the mask
+    try:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return thread
+
+
+class StopSignals:
+    """The stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT): the first one decides. Its handler
+    posts a ``SIGNAL`` event (``post`` must be safe in a signal handler: ``SimpleQueue.put`` is);
+    inside ``interruptible()`` (steps that may block outside the run loop: a download, waiting
+    for hosts) it also raises ``Terminated`` at once. SIGCHLD posts a ``CHILD`` event, so that
+    orphans are reaped as they exit."""
+
+    def __init__(self, post):
+        self.post = post
+        self.signum = 0
+        self._raise = False
+
+    def install(self):
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGCHLD, self._on_child)
+
+    def _on_signal(self, signum, frame):
+        if self.signum:
+            return  # the first signal decides; the stop is already under way
+        self.signum = signum
+        self.post(Event(SIGNAL, signum=signum))
+        if self._raise:
+            raise Terminated(signum)
+
+    def _on_child(self, signum, frame):
+        self.post(Event(CHILD))
+
+    def interruptible(self):
+        """A context in which a stop signal raises ``Terminated`` (one already received, at entry)."""
+        return _Interruptible(self)
+
+
+class _Interruptible:
+    def __init__(self, signals):
+        self._signals = signals
+
+    def __enter__(self):
+        if self._signals.signum:
+            raise Terminated(self._signals.signum)
+        self._signals._raise = True
+
+    def __exit__(self, *exc):
+        self._signals._raise = False

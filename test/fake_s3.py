@@ -1,0 +1,54 @@
+"""S3 stand-ins shared by the unit and integration tests: credentials that keep boto3 off this
+machine's AWS set-up, and an endpoint that never answers.
+
+``test/`` is on ``sys.path`` while pytest runs (it holds ``conftest.py``), so tests in both
+``test/unit`` and ``test/integration`` import this as ``from fake_s3 import ...``.
+"""
+
+import os
+import socket
+import threading
+import time
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # nothing from this machine's AWS set-up, and no instance-metadata lookups
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "NO_PROXY": "127.0.0.1",
+}
+
+
+class SilentEndpoint:
+    """A loopback socket that accepts TCP connections and never reads or answers them."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:{}".format(self.sock.getsockname()[1])
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+
+    def wait_for_a_connection(self, timeout):
+        deadline = time.monotonic() + timeout
+        while not self.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return bool(self.connections)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()

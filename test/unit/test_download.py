@@ -1,0 +1,294 @@
+"""Downloads that a stop can interrupt, bounded S3 stalls, and the staging directories left behind."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from fake_s3 import CREDENTIALS, SilentEndpoint
+from mx_training_toolkit import code, download
+from mx_training_toolkit.errors import CodeDownloadError, Terminated
+
+# ---- S3 timeouts ------------------------------------------------------------------------------
+
+
+def test_default_timeouts():
+    assert download.s3_timeouts({}) == (download.S3_CONNECT_TIMEOUT, download.S3_READ_TIMEOUT)
+
+
+def test_timeouts_from_the_environment():
+    assert download.s3_timeouts({download.S3_TIMEOUT_ENV: "2.5"}) == (2.5, 2.5)
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-1", "nan", "inf"])
+def test_bad_timeouts_from_the_environment_fall_back_to_the_defaults(capsys, raw):
+    assert download.s3_timeouts({download.S3_TIMEOUT_ENV: raw}) == (download.S3_CONNECT_TIMEOUT,
+                                                                    download.S3_READ_TIMEOUT)
+    assert "{}={!r} is not a positive number of seconds".format(download.S3_TIMEOUT_ENV, raw) \
+        in capsys.readouterr().err
+
+
+# ---- run_interruptibly ------------------------------------------------------------------------
+
+
+def test_the_result_and_the_exception_of_the_work_reach_the_caller():
+    assert download.run_interruptibly(lambda: 42, "answer") == 42
+
+    def fails():
+        raise CodeDownloadError("no such key")
+
+    with pytest.raises(CodeDownloadError, match="no such key"):
+        download.run_interruptibly(fails, "fails")
+
+
+@pytest.fixture
+def terminating_handler():
+    """SIGUSR1 raises ``Terminated`` in the main thread, as the launcher's SIGTERM handler does."""
+
+    def on_signal(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def _stop_while_blocked(deliver):
+    """Run work that blocks until released; ``deliver(work_thread_id)`` sends the signal.
+    -> (seconds from the signal to ``Terminated``, whether the work was still running then)."""
+    release, started = threading.Event(), threading.Event()
+    worker = {}
+
+    def work():
+        worker["id"] = threading.get_ident()
+        started.set()
+        release.wait(30)
+
+    def stop_soon():
+        started.wait(5)
+        time.sleep(0.2)
+        worker["signalled"] = time.monotonic()
+        deliver(worker["id"])
+
+    threading.Thread(target=stop_soon, daemon=True).start()
+    try:
+        with pytest.raises(Terminated):
+            download.run_interruptibly(work, "blocked")
+        return time.monotonic() - worker["signalled"], not release.is_set()
+    finally:
+        release.set()
+
+
+def test_a_signal_to_the_process_interrupts_the_wait(terminating_handler):
+    delay, abandoned = _stop_while_blocked(lambda _tid: os.kill(os.getpid(), signal.SIGUSR1))
+    assert delay < 0.5
+    assert abandoned  # the caller did not wait for the work to end
+
+
+def test_a_signal_the_kernel_gives_to_the_download_thread_still_interrupts_the_wait(terminating_handler):
+    # The main thread sleeps in join() and is not woken by a signal delivered to another
+    # thread: only the short steps of the wait let its handler run.
+    delay, abandoned = _stop_while_blocked(lambda tid: signal.pthread_kill(tid, signal.SIGUSR1))
+    assert delay < 0.5
+    assert abandoned
+
+
+# ---- S3 endpoints that do not answer ----------------------------------------------------------
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    pytest.importorskip("boto3")
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentEndpoint()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_an_endpoint_that_never_answers_ends_the_download(tmp_path, aws_env, silent_server):
+    url = "s3://training-code/jobs/j-1/sourcedir.tar.gz"
+    environ = {download.S3_ENDPOINT_ENV: silent_server.url, download.S3_TIMEOUT_ENV: "0.3"}
+    began = time.monotonic()
+    with pytest.raises(CodeDownloadError) as caught:
+        download.fetch(url, str(tmp_path / "staging"), environ, "us-east-1")
+    elapsed = time.monotonic() - began
+    assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
+                                 "3 attempts)".format(url, silent_server.url))
+    assert len(silent_server.connections) == download.S3_ATTEMPTS
+    assert elapsed < 10  # three 0.3 s timeouts and the backoff between them
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_an_endpoint_that_never_accepts_ends_the_download(tmp_path, aws_env):
+    # A listening socket whose accept queue is full: the kernel drops further SYNs, so
+    # connecting times out (what a firewall that drops packets looks like).
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        endpoint = "http://127.0.0.1:{}".format(server.getsockname()[1])
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(server.getsockname())
+                fillers.append(filler)
+            time.sleep(0.2)
+            url = "s3://training-code/sourcedir.tar.gz"
+            with pytest.raises(CodeDownloadError) as caught:
+                download.fetch(url, str(tmp_path / "staging"), {download.S3_ENDPOINT_ENV: endpoint,
+                                                                  download.S3_TIMEOUT_ENV: "0.3"})
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no connection within "
+                                 "0.3 s, 3 attempts)".format(url, endpoint))
+
+
+class StallingObjectServer:
+    """A loopback HTTP server that answers HEAD for a 100-byte object and, for GET, sends the
+    headers and 10 bytes of the body, then nothing more."""
+
+    HEADERS = ("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: binary/octet-stream\r\n"
+               "ETag: \"0123456789abcdef\"\r\nLast-Modified: Tue, 01 Dec 2026 00:00:00 GMT\r\n\r\n")
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:{}".format(self.sock.getsockname()[1])
+        self.gets = 0
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                request, data = data.split(b"\r\n\r\n", 1)
+                if request.startswith(b"HEAD "):
+                    conn.sendall(self.HEADERS.encode())
+                    continue
+                self.gets += 1
+                conn.sendall(self.HEADERS.encode() + b"x" * 10)
+                return  # and never the other 90 bytes
+        except OSError:
+            return
+
+    def close(self):
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+def test_an_object_whose_body_stalls_ends_the_download(tmp_path, aws_env):
+    server = StallingObjectServer()
+    try:
+        url = "s3://training-code/sourcedir.tar.gz"
+        with pytest.raises(CodeDownloadError) as caught:
+            download.fetch(url, str(tmp_path / "staging"), {download.S3_ENDPOINT_ENV: server.url,
+                                                              download.S3_TIMEOUT_ENV: "0.3"})
+    finally:
+        server.close()
+    assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
+                                 "3 attempts)".format(url, server.url))
+    assert server.gets == download.S3_ATTEMPTS
+    assert os.listdir(str(tmp_path)) == []
+
+
+# ---- staging directories ----------------------------------------------------------------------
+
+
+def test_the_staging_prefix_is_the_same_in_both_modules():
+    assert code.DOWNLOAD_STAGING_PREFIX == download.STAGING_PREFIX
+
+
+def _base_with_leftovers(tmp_path):
+    base = tmp_path / "ml"
+    code_dir = base / "code"
+    code_dir.mkdir(parents=True)
+    (code_dir / "train.py").write_text("print(1)\n")
+    for name in (".code-download-a1b2c3", ".code-download-xyz"):
+        (base / name / "code" / "lib").mkdir(parents=True)
+        (base / name / "code" / "lib" / "helper.py").write_text("")
+        (base / name / "code.tar.gz.5f3e").write_bytes(b"partial")
+    (base / ".code-download-file").write_text("not a directory: not ours")
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(str(tmp_path / "elsewhere"), str(base / ".code-download-link"))
+    (base / "model").mkdir()
+    return base, code_dir
+
+
+def test_leftover_staging_directories_are_removed_one_log_line_each(tmp_path, capsys):
+    base, code_dir = _base_with_leftovers(tmp_path)
+    removed = code.remove_download_leftovers(str(code_dir))
+    assert removed == [str(base / ".code-download-a1b2c3"), str(base / ".code-download-xyz")]
+    assert sorted(os.listdir(str(base))) == [".code-download-file", ".code-download-link", "code", "model"]
+    assert os.listdir(str(tmp_path / "elsewhere")) == []  # the link's target is untouched
+    assert (code_dir / "train.py").read_text() == "print(1)\n"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "code-download" in line]
+    assert len(lines) == 2
+    for line, path in zip(lines, removed):
+        assert line.endswith(" INFO mx_training_toolkit.download: code: removed {}, left by an earlier launch "
+                             "that stopped during its download".format(path))
+
+
+def test_nothing_to_remove(tmp_path, capsys):
+    code_dir = tmp_path / "ml" / "code"
+    assert code.remove_download_leftovers(str(code_dir)) == []  # no base directory at all
+    code_dir.mkdir(parents=True)
+    assert code.remove_download_leftovers(str(code_dir)) == []
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root removes files from read-only directories")
+def test_a_leftover_that_cannot_be_removed_is_a_warning(tmp_path, capsys):
+    base, code_dir = _base_with_leftovers(tmp_path)
+    stuck = base / ".code-download-xyz" / "code"
+    stuck.chmod(0o555)
+    try:
+        removed = code.remove_download_leftovers(str(code_dir))
+    finally:
+        stuck.chmod(0o755)
+    assert removed == [str(base / ".code-download-a1b2c3")]
+    err = capsys.readouterr().err
+    assert "WARNING mx_training_toolkit.download: code: cannot remove {}, left by an earlier launch: ".format(
+        base / ".code-download-xyz") in err
+
+
+def test_a_download_leaves_no_staging_directory(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text("print(1)\n")
+    base = tmp_path / "ml"
+    download.download(str(source), str(base / "code"), {})
+    assert os.listdir(str(base)) == ["code"]
+    with pytest.raises(CodeDownloadError):
+        download.download(str(tmp_path / "missing"), str(base / "code"), {})
+    assert os.listdir(str(base)) == ["code"]

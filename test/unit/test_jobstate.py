@@ -1,0 +1,211 @@
+"""The job's decisions, driven from tables of event histories with a fake clock and a fake process
+starter (no processes, no real time). Each row: what happens when, and what the loop decides."""
+
+import pytest
+
+from mx_training_toolkit import jobstate
+from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, JobPolicy, JobState
+from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult
+from mx_training_toolkit.plan import ProcessSpec
+
+GRACE = 3.0  # the parameter-server roles' time after every worker is done
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeProcesses:
+    """Plays a history: ``(at, what, *args)`` rows. ``what`` is "exit" (role, status), "peer"
+    (host, status), "all-done" or "signal" (signum). Exits name a role; they refer to the last
+    process started with that role. Records what was started and killed."""
+
+    def __init__(self, clock, history, host="algo-1"):
+        self.clock = clock
+        self.history = sorted(history, key=lambda row: row[0])
+        self.host = host
+        self.started = []
+        self.killed = []
+        self.waits = []
+
+    def start(self, spec):
+        self.started.append(spec.role)
+        return spec.role  # the handle: the role's name is unique within a test
+
+    def kill(self, handle):
+        self.killed.append(handle)
+
+    def next_event(self, timeout):
+        self.waits.append(timeout)
+        if self.history and (timeout is None or self.history[0][0] <= self.clock.now + timeout):
+            row = self.history.pop(0)
+            self.clock.now = max(self.clock.now, row[0])
+            return self._event(*row[1:])
+        if timeout is None:
+            raise AssertionError("the loop would wait forever at t={}".format(self.clock.now))
+        self.clock.now += timeout
+        return None
+
+    def _event(self, what, *args):
+        if what == "exit":
+            role, status = args
+            return Event(EXIT, role, JobResult(role, self.host, status), child=role)
+        if what == "peer":
+            host, status = args
+            return Event(PEER_FAILED, result=JobResult("worker", host, status))
+        if what == "all-done":
+            return Event(ALL_DONE)
+        if what == "signal":
+            return Event(SIGNAL, signum=args[0])
+        raise ValueError(what)
+
+
+class FakeChannel:
+    def __init__(self):
+        self.sent = []
+
+    def worker_done(self):
+        self.sent.append("worker-done")
+
+    def fail(self, result):
+        self.sent.append("failed {} {} {}".format(result.role, result.host, result.status))
+
+
+def spec(role):
+    return ProcessSpec(role, ("x",), {}, "/")
+
+
+PS_FIRST_HOST = ("scheduler", "server", "worker")
+PLAIN = ("worker",)
+
+
+def play(history, roles=PLAIN, multi_host=False, host="algo-1"):
+    clock = FakeClock()
+    processes = FakeProcesses(clock, history, host)
+    channel = FakeChannel() if multi_host else None
+    policy = JobPolicy(host, multi_host, GRACE, clock)
+    jobstate.run(policy, processes, [spec(r) for r in roles], channel)
+    results = [(r.role, r.host, r.status, r.note) for r in policy.results]
+    return policy.state, results, clock.now, processes, (channel.sent if channel else [])
+
+
+EARLY = "it exited before the workers finished"
+
+# (name, roles, multi_host, history, state, results, end time, messages to the other hosts)
+TABLE = [
+    ("success", PLAIN, False, [(5, "exit", "worker", 0)], JobState.SUCCEEDED, [], 5, []),
+    ("worker fails", PLAIN, False, [(5, "exit", "worker", 3)], JobState.FAILED,
+     [("worker", "algo-1", 3, "")], 5, []),
+    ("worker fails, multi-host: the others are told", PLAIN, True, [(5, "exit", "worker", 3)], JobState.FAILED,
+     [("worker", "algo-1", 3, "")], 5, ["failed worker algo-1 3"]),
+    ("ps success: roles exit by themselves", PS_FIRST_HOST, False,
+     [(5, "exit", "worker", 0), (5.1, "exit", "server", 0), (5.2, "exit", "scheduler", 0)],
+     JobState.SUCCEEDED, [], 5.2, []),
+    ("ps roles exit just before the worker", PS_FIRST_HOST, False,
+     [(5, "exit", "scheduler", 0), (5.1, "exit", "server", 0), (5.3, "exit", "worker", 0)],
+     JobState.SUCCEEDED, [], 5.3, []),
+    ("all-done with roles lingering: they get the grace, then the job has succeeded", PS_FIRST_HOST, False,
+     [(5, "exit", "worker", 0)], JobState.SUCCEEDED, [], 5 + GRACE, []),
+    ("a role failing early", PS_FIRST_HOST, True, [(2, "exit", "server", 1)], JobState.FAILED,
+     [("server", "algo-1", 1, EARLY)], 2, ["failed server algo-1 1"]),
+    ("a role exiting 0 early, the worker never finishes", PS_FIRST_HOST, False,
+     [(2, "exit", "scheduler", 0)], JobState.FAILED, [("scheduler", "algo-1", 0, EARLY)], 2 + EARLY_EXIT_GRACE, []),
+    ("a role exiting 0 early, the worker finishes in time", PS_FIRST_HOST, False,
+     [(2, "exit", "scheduler", 0), (2 + EARLY_EXIT_GRACE - 1, "exit", "worker", 0)],
+     JobState.SUCCEEDED, [], 2 + EARLY_EXIT_GRACE - 1 + GRACE, []),
+    ("a role failing after every worker is done", PS_FIRST_HOST, False,
+     [(5, "exit", "worker", 0), (6, "exit", "server", 2)], JobState.FAILED, [("server", "algo-1", 2, "")], 6, []),
+    ("multi-host: our worker done, then all-done, roles exit", PS_FIRST_HOST, True,
+     [(5, "exit", "worker", 0), (9, "all-done"), (9.1, "exit", "server", 0), (9.2, "exit", "scheduler", 0)],
+     JobState.SUCCEEDED, [], 9.2, ["worker-done"]),
+    ("multi-host: waiting for the other hosts' workers takes as long as it takes", PLAIN, True,
+     [(5, "exit", "worker", 0), (500, "all-done")], JobState.SUCCEEDED, [], 500, ["worker-done"]),
+    ("multi-host: all-done, unused roles stopped after the grace", PS_FIRST_HOST, True,
+     [(5, "exit", "worker", 0), (6, "all-done")], JobState.SUCCEEDED, [], 6 + GRACE, ["worker-done"]),
+    ("peer fails before start: nothing is started", PS_FIRST_HOST, True, [(0, "peer", "algo-2", 3)],
+     JobState.FAILED, [("worker", "algo-2", 3, "")], 0, []),
+    ("peer fails during the run", PS_FIRST_HOST, True, [(4, "peer", "algo-2", 3)],
+     JobState.FAILED, [("worker", "algo-2", 3, "")], 4, []),
+    ("peer fails while we wait for its worker", PLAIN, True, [(4, "exit", "worker", 0), (7, "peer", "algo-2", 137)],
+     JobState.FAILED, [("worker", "algo-2", 137, "")], 7, ["worker-done"]),
+    ("stop signal before start", PLAIN, True, [(0, "signal", 15)], JobState.STOPPED, [], 0,
+     ["failed launcher algo-1 143"]),
+    ("stop signal while running", PS_FIRST_HOST, True, [(3, "signal", 15), (3.1, "exit", "worker", 143)],
+     JobState.STOPPED, [], 3, ["failed launcher algo-1 143"]),
+    ("stop signal while waiting for the other hosts", PLAIN, True, [(3, "exit", "worker", 0), (4, "signal", 1)],
+     JobState.STOPPED, [], 4, ["worker-done", "failed launcher algo-1 129"]),
+    ("stop signal while winding down", PS_FIRST_HOST, False, [(3, "exit", "worker", 0), (4, "signal", 2)],
+     JobState.STOPPED, [], 4, []),
+    ("the first decisive event wins: a failure, then a signal", PLAIN, False,
+     [(3, "exit", "worker", 3), (3, "signal", 15)], JobState.FAILED, [("worker", "algo-1", 3, "")], 3, []),
+]
+
+
+@pytest.mark.parametrize("name,roles,multi_host,history,state,results,end,sent", TABLE, ids=[row[0] for row in TABLE])
+def test_decisions(name, roles, multi_host, history, state, results, end, sent):
+    got_state, got_results, now, processes, got_sent = play(history, roles, multi_host)
+    assert (got_state, got_results, now, got_sent) == (state, results, pytest.approx(end), sent)
+
+
+def test_a_failure_before_start_starts_nothing():
+    _state, _results, _now, processes, _sent = play([(0, "peer", "algo-2", 3)], PS_FIRST_HOST, True)
+    assert processes.started == []
+
+
+def test_roles_start_before_the_worker():
+    _state, _results, _now, processes, _sent = play([(1, "exit", "worker", 0)], PS_FIRST_HOST)
+    assert processes.started == ["scheduler", "server", "worker"]
+
+
+def test_the_loop_waits_for_events_not_ticks():
+    # One blocking wait per event, and a bounded one only while a deadline is pending.
+    _state, _results, _now, processes, _sent = play([(5, "exit", "worker", 0), (5.5, "exit", "server", 0),
+                                                     (5.6, "exit", "scheduler", 0)], PS_FIRST_HOST)
+    assert processes.waits == [0, None, GRACE, pytest.approx(GRACE - 0.5)]
+
+
+def helper_history(history, multi_host=True):
+    clock = FakeClock()
+    processes = FakeProcesses(clock, history)
+    policy = JobPolicy("algo-1", multi_host, GRACE, clock)
+    channel = FakeChannel()
+    result = jobstate.run_helper(policy, processes, spec("pip"), channel)
+    return result, policy, processes, channel
+
+
+@pytest.mark.parametrize("history,state,killed,sent", [
+    ([(2, "exit", "pip", 0)], JobState.PREPARING, [], []),
+    ([(2, "exit", "pip", 1)], JobState.PREPARING, [], []),
+    ([(1, "peer", "algo-2", 2), (9, "exit", "pip", 0)], JobState.FAILED, ["pip"], []),
+    ([(1, "signal", 15)], JobState.STOPPED, ["pip"], ["failed launcher algo-1 143"]),
+])
+def test_a_helper_during_preparation(history, state, killed, sent):
+    result, policy, processes, channel = helper_history(history)
+    assert (policy.state, processes.killed, channel.sent) == (state, killed, sent)
+    assert (result is None) == state.final
+    if result is not None:
+        assert result.status == history[0][3]
+
+
+def test_a_peer_failure_before_the_helper_starts_it_never_starts():
+    result, policy, processes, _channel = helper_history([(0, "peer", "algo-2", 2)])
+    assert (result, policy.state, processes.started) == (None, JobState.FAILED, [])
+
+
+def test_final_states_ignore_later_events():
+    clock = FakeClock()
+    policy = JobPolicy("algo-1", False, GRACE, clock)
+    policy.started({})
+    policy.handle(Event(EXIT, "worker", JobResult("worker", "algo-1", 3), child="worker"))
+    policy.handle(Event(SIGNAL, signum=15))
+    policy.handle(Event(PEER_FAILED, result=JobResult("worker", "algo-2", 1)))
+    assert policy.state == JobState.FAILED and len(policy.results) == 1 and policy.signum == 0
+
+
+def test_every_state_is_documented():
+    for state in JobState:
+        assert "``{}``".format(state.name) in JobState.__doc__

@@ -1,0 +1,109 @@
+"""The launcher's own settings (docs/contract.md section 7): defaults, and every unusable value refused."""
+
+import pytest
+
+from mx_training_toolkit import settings
+from mx_training_toolkit.errors import ConfigError
+
+GRACE, WAIT, LINGER = settings.STOP_GRACE_ENV, settings.HOST_WAIT_ENV, settings.LINGER_ENV
+
+
+def test_defaults_from_an_empty_environment():
+    s = settings.from_environ({})
+    assert s == settings.Settings()
+    assert s == ("/opt/ml", 10.0, 300.0, 3.0, {})
+    assert (s.stop_grace, s.host_wait, s.linger) == (10.0, 300.0, 3.0)
+    assert s.base_dir == "/opt/ml" and s.address_map == {}
+
+
+def test_every_setting_from_the_environment():
+    s = settings.from_environ({"SAGEMAKER_BASE_DIR": "/job", GRACE: "2.5", WAIT: "600", LINGER: "0",
+                               "MX_TRAINING_HOST_ADDRESSES": '{"algo-1": "127.0.0.2"}'})
+    assert s == settings.Settings(base_dir="/job", stop_grace=2.5, host_wait=600.0, linger=0.0,
+                                  address_map={"algo-1": "127.0.0.2"})
+
+
+def test_the_variable_names():
+    assert (GRACE, WAIT, LINGER) == ("MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_HOST_WAIT_SECONDS",
+                                     "MX_TRAINING_PS_LINGER_SECONDS")
+    assert [d[1] for d in settings.DURATIONS] == [GRACE, WAIT, LINGER]
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    (GRACE, "", 10.0),  # empty is unset
+    (GRACE, "   ", 10.0),
+    (GRACE, "0", 0.0),
+    (GRACE, "-0", 0.0),
+    (GRACE, " 3 ", 3.0),
+    (GRACE, "0.25", 0.25),
+    (GRACE, "86400", 86400.0),  # the largest grace
+    (LINGER, "86400", 86400.0),
+    (LINGER, "0", 0.0),
+    (WAIT, "604800", 604800.0),  # a week of waiting for hosts
+    (WAIT, "1e5", 100000.0),
+])
+def test_accepted_values(name, text, expected):
+    value = getattr(settings.from_environ({name: text}), {GRACE: "stop_grace", WAIT: "host_wait",
+                                                          LINGER: "linger"}[name])
+    assert value == expected and isinstance(value, float)
+    assert str(value) != "-0.0"
+
+
+DAY, WEEK = "between 0 and 86400", "between 0 and 604800"
+
+# (variable, value, the whole message)
+REFUSED = [
+    (GRACE, "inf", "MX_TRAINING_STOP_GRACE_SECONDS='inf': expected a number of seconds between 0 and 86400"),
+    (GRACE, "-inf", None),
+    (GRACE, "Infinity", None),
+    (GRACE, "nan", None),
+    (GRACE, "NaN", None),
+    (GRACE, "-5", "MX_TRAINING_STOP_GRACE_SECONDS='-5': expected a number of seconds between 0 and 86400"),
+    (GRACE, "-0.001", None),
+    (GRACE, "86400.5", None),
+    (GRACE, "1e400", None),  # float() gives inf
+    (GRACE, "ten", "MX_TRAINING_STOP_GRACE_SECONDS='ten': expected a number of seconds between 0 and 86400"),
+    (GRACE, "10s", None),
+    (GRACE, "0x10", None),
+    (GRACE, "1,5", None),
+    (WAIT, "inf", "MX_TRAINING_HOST_WAIT_SECONDS='inf': expected a number of seconds between 0 and 604800"),
+    (WAIT, "604801", None),
+    (WAIT, "-1", None),
+    (LINGER, "nan", "MX_TRAINING_PS_LINGER_SECONDS='nan': expected a number of seconds between 0 and 86400"),
+    (LINGER, "100000", None),
+    (LINGER, "-5", "MX_TRAINING_PS_LINGER_SECONDS='-5': expected a number of seconds between 0 and 86400"),
+    (LINGER, "inf", None),
+    (LINGER, "1e9", None),
+]
+
+
+@pytest.mark.parametrize("name, text, message", REFUSED, ids=["{}={}".format(n[12:], t) for n, t, _ in REFUSED])
+def test_refused_values_name_the_variable_the_value_and_the_range(name, text, message):
+    with pytest.raises(ConfigError) as info:
+        settings.from_environ({name: text})
+    first = str(info.value)
+    assert first.startswith("{}={!r}: expected a number of seconds between 0 and ".format(name, text))
+    assert first.endswith(WEEK if name == WAIT else DAY)
+    if message is not None:
+        assert first == message
+    assert info.value.step == "configuration" and info.value.exit_code == 2
+
+
+def test_a_long_value_is_shortened_in_the_message():
+    with pytest.raises(ConfigError) as info:
+        settings.from_environ({GRACE: "9" * 500})
+    assert len(str(info.value)) < 160 and "..." in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"a": 1}'])
+def test_a_bad_address_map_is_a_config_error(text):
+    with pytest.raises(ConfigError, match="MX_TRAINING_HOST_ADDRESSES"):
+        settings.from_environ({"MX_TRAINING_HOST_ADDRESSES": text})
+
+
+def test_settings_are_immutable():
+    s = settings.from_environ({})
+    with pytest.raises(AttributeError):
+        s.stop_grace = 1.0
+    with pytest.raises(TypeError):
+        s.address_map["algo-1"] = "10.0.0.1"
