@@ -13,7 +13,7 @@ import enum
 import time
 
 from .log import get_logger
-from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, JobResult, signal_name
+from .outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, stopped_result
 from .plan import PS_ROLES, WORKER
 
 log = get_logger(__name__)
@@ -147,8 +147,7 @@ class JobPolicy:
 
     def _stop(self, signum):
         self.signum = signum
-        self.outbox.append(("failed", JobResult(LAUNCHER, self.host, 128 + signum, (),
-                                                "Job stopped: the launcher received {}".format(signal_name(signum)))))
+        self.outbox.append(("failed", stopped_result(self.host, signum)))
         self._become(JobState.STOPPED)
 
 

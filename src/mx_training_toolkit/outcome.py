@@ -179,14 +179,30 @@ def result_line(result, facts):
     return first_line(result_step(result), result_message(result, facts))
 
 
+def stopped_result(host, signum):
+    """What a launcher that received stop signal ``signum`` tells the other hosts."""
+    return JobResult(LAUNCHER, host, 128 + signum, (), "Job stopped: the launcher received {}".format(
+        signal_name(signum)), signum)
+
+
+def _stopped_together(facts, ending):
+    """Whether the root cause is another host's stop while this launcher was stopped too (the
+    platform stops every host at once): then this host tells of its own stop."""
+    if not (ending.signum and ending.results):
+        return False
+    root = ending.results[0]
+    return root.host != facts.current_host and root.role == LAUNCHER and bool(root.signal)
+
+
 def decide(facts, ending):
     """Whatever ended the job -> the ``Outcome``. The only place exit statuses and failure words
     are decided."""
+    together = _stopped_together(facts, ending)
     if ending.error is not None:
         outcome = _of_error(ending.error, ending.traceback)
-    elif ending.results:
+    elif ending.results and not together:
         outcome = _of_results(facts, ending.results)
-    elif ending.signum and ending.state != "succeeded":
+    elif ending.signum and (ending.state != "succeeded" or together):
         outcome = _of_stop(facts, ending)
     elif ending.signum:  # the job had finished; the signal came while its last processes were stopped
         outcome = Outcome("stopped", "the launcher received {} while it was stopping the job's remaining processes "

@@ -64,9 +64,7 @@ class _Job:
                 self.run_processes(policy, settings, env, user_code, addresses)
             return Ending(state=policy.state.value, results=tuple(policy.results))
         except Terminated:
-            self.tell_hosts(JobResult(LAUNCHER, self.facts.current_host, 128 + self.signals.signum, (),
-                                      "Job stopped: the launcher received {}".format(
-                                          outcome.signal_name(self.signals.signum))))
+            self.tell_hosts(outcome.stopped_result(self.facts.current_host, self.signals.signum))
             return Ending(state="preparing")
         except ToolkitError as e:
             self.tell_hosts(JobResult(LAUNCHER, self.facts.current_host, e.exit_code, (),

@@ -94,6 +94,14 @@ WORKER3 = JobResult("worker", "algo-1", 3, ("Traceback", "ValueError: x"))
      "had finished)", 143),
     (ONE, Ending(state="failed", results=(WORKER3,), signum=15),
      "User script failed: train.py exited with status 3 (the launcher then received SIGTERM)", 3),
+    # Every host was stopped at once: another host's stop reached us first, but ours is our story.
+    (TWO, Ending(state="failed", results=(JobResult("launcher", "algo-1", 130, (), "Job stopped: the launcher "
+                                                    "received SIGINT", 2),), signum=2),
+     "Job stopped: the launcher received SIGINT before the job finished", 130),
+    # Another host's stop while this one ran on: that host is the root cause.
+    (TWO, Ending(state="failed", results=(JobResult("launcher", "algo-1", 143, (), "Job stopped: the launcher "
+                                                    "received SIGTERM", 15),)),
+     "Job failed on algo-1: Job stopped: the launcher received SIGTERM", 143),
     # The script wrote output/failure itself and exited 0: the job failed, its words are kept.
     (ONE, Ending(user_failure_file=True), "User script failed: train.py wrote output/failure and exited 0", 1),
 ])
