@@ -28,31 +28,65 @@ def _parts(name):
     return parts
 
 
-def _resolve(start_dir, target, links, name, depth=0):
-    """Follow the link ``target`` from ``start_dir`` (components) through the archive's own links.
+MAX_LINK_STEPS = 100000  # path components followed while checking one archive's links
+MAX_DEPTH = 1024  # components in a path a link resolves to
+MAX_NESTING = 40  # links followed within links, as the kernel allows
 
-    Returns the components it ends at; raises if any step leaves the tree. Resolving through the
-    archive's links (not just the text) catches chains such as ``a -> .`` plus ``b -> a/..``."""
-    if depth > 40:
-        raise _UnsafeArchive("the code archive has a link loop at {!r}".format(name))
-    if target.startswith("/"):
-        raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
-                             .format(name, target))
-    where = list(start_dir)
-    for part in target.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not where:
-                raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
-                                     .format(name, target))
-            where.pop()
-            continue
-        where.append(part)
-        inner = links.get(tuple(where))
-        if inner is not None:
-            where = list(_resolve(where[:-1], inner, links, name, depth + 1))
-    return tuple(where)
+
+class _Links:
+    """The archive's symlinks, each resolved once (memoised): a chain of links that name each other
+    twice over (``L2 -> L1/L1``) costs linear time, not exponential; a loop or an absurd depth is
+    refused."""
+
+    def __init__(self, links):
+        self._links = links  # link components -> its target text
+        self._resolved = {}
+        self._active = set()
+        self._steps = 0
+
+    def resolve(self, start_dir, target, name):
+        """Follow ``target`` from ``start_dir`` (components) through the archive's own links ->
+        the components it ends at; raises if any step leaves the tree. Resolving through the
+        archive's links (not just the text) catches chains such as ``a -> .`` plus ``b -> a/..``."""
+        if target.startswith("/"):
+            raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
+                                 .format(name, target))
+        where = list(start_dir)
+        for part in target.split("/"):
+            self._steps += 1
+            if self._steps > MAX_LINK_STEPS:
+                raise _UnsafeArchive("the code archive's links take more than {} steps to check (at {!r})"
+                                     .format(MAX_LINK_STEPS, name))
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not where:
+                    raise _UnsafeArchive("the code archive has a link that points out of the code: {!r} -> {!r}"
+                                         .format(name, target))
+                where.pop()
+                continue
+            where.append(part)
+            if len(where) > MAX_DEPTH:
+                raise _UnsafeArchive("the code archive has a link that leads more than {} directories deep: {!r}"
+                                     .format(MAX_DEPTH, name))
+            if tuple(where) in self._links:
+                where = list(self._link(tuple(where), name))
+        return tuple(where)
+
+    def _link(self, parts, name):
+        if parts in self._resolved:
+            return self._resolved[parts]
+        if parts in self._active:
+            raise _UnsafeArchive("the code archive has a link loop at {!r}".format(name))
+        if len(self._active) >= MAX_NESTING:
+            raise _UnsafeArchive("the code archive has links nested more than {} deep at {!r}".format(MAX_NESTING, name))
+        self._active.add(parts)
+        try:
+            result = self.resolve(parts[:-1], self._links[parts], name)
+        finally:
+            self._active.discard(parts)
+        self._resolved[parts] = result
+        return result
 
 
 def _check_members(members):
@@ -69,13 +103,14 @@ def _check_members(members):
             links[parts] = member.linkname
         plan.append((member, parts))
     files = set()
+    resolver = _Links(links)
     for member, parts in plan:
         for i in range(1, len(parts)):
             if parts[:i] in links:  # extracting it would write through a symlink
                 raise _UnsafeArchive("the code archive has {!r} below the symlink {!r}"
                                      .format(member.name, "/".join(parts[:i])))
         if member.issym():
-            _resolve(parts[:-1], member.linkname, links, member.name)
+            resolver.resolve(parts[:-1], member.linkname, member.name)
         elif member.islnk():
             target = _parts(member.linkname)
             if target not in files:  # tar only links to a file stored before the link
@@ -114,15 +149,42 @@ def _extract(tar, plan, root):
             os.utime(path, (member.mtime, member.mtime))
 
 
-def extract_tarball(archive, dest):
+MIN_FREE = 256 * 1024 * 1024  # bytes that must stay free on the code's volume after extraction...
+MIN_FREE_SHARE = 0.05  # ...or this share of the volume, whichever is more
+
+
+def free_space(path):
+    """-> (bytes available to us, bytes of the whole volume) where ``path`` lives."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+
+def check_space(archive, needed, free, total):
+    """Refuse an archive whose files would leave less than the margin free on the volume."""
+    margin = max(MIN_FREE, int(total * MIN_FREE_SHARE))
+    if needed > free - margin:
+        raise _UnsafeArchive("the code archive {} expands to {}, but its volume has {} free and {} of it must stay "
+                             "free".format(archive, _size(needed), _size(free), _size(margin)))
+
+
+def _size(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return "{:.1f} {}".format(n, unit) if unit != "bytes" else "{} bytes".format(n)
+        n /= 1024.0
+
+
+def extract_tarball(archive, dest, space=free_space):
     """Extract ``archive`` into the empty directory ``dest``.
 
     Refuses (``CodeDownloadError``) absolute paths, ``..``, links that lead out of the tree, files
-    below a link, and device files; nothing is written through a link."""
+    below a link, device files, and an archive that would (nearly) fill the volume (``space(dest)``
+    gives the free and total bytes); nothing is written through a link."""
     root = os.path.realpath(dest)
     try:
         with tarfile.open(archive, "r:*") as tar:
             plan = _check_members(tar.getmembers())
+            check_space(archive, sum(m.size for m, _parts in plan if m.isfile()), *space(root))
             _extract(tar, plan, root)
     except CodeDownloadError:
         raise
