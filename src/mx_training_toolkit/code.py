@@ -115,10 +115,12 @@ class UserCode(NamedTuple):
             return (python, "-m", LEGACY_RUNNER)
         if self.kind == "executable":
             return (os.path.join(".", self.target),) + self.args
+        # A file name such as "-c.py" would be read as an option: pass it as a path.
+        script = self.target if not self.target.startswith("-") else os.path.join(".", self.target)
         if record_status:
-            lead = ("--module", self.target) if self.kind == "module" else (self.target,)
+            lead = ("--module", self.target) if self.kind == "module" else (script,)
             return (python, "-m", SCRIPT_RUNNER) + lead + self.args
-        lead = ("-m", self.target) if self.kind == "module" else (self.target,)
+        lead = ("-m", self.target) if self.kind == "module" else (script,)
         return (python,) + lead + self.args
 
 
@@ -179,8 +181,11 @@ def install_commands(user_code, python=sys.executable):
 
 
 def make_executable(config):
-    """A non-Python entry point is executed directly: make sure it may be."""
+    """A non-Python entry point is executed directly: make sure it may be. Never through a link:
+    the link's target may be a file outside ``code/`` that is not ours to change."""
     path = os.path.join(config.paths.code_dir, config.user_entry_point)
+    if os.path.islink(path):
+        return
     try:
         mode = os.stat(path).st_mode
         if not mode & 0o100:
