@@ -5,26 +5,51 @@ kvstore calls. So every launcher keeps a TCP connection to the launcher on the f
 coordinator). A failure anywhere, or a host that disappears, ends the job everywhere; and no
 host finishes before every worker of the job is done.
 
-Messages are JSON lines: ``hello``, ``worker-done``, ``failed`` and ``ping`` go to the coordinator;
-``all-done``, ``abort`` and ``ping`` come back. Events for the supervisor's loop are posted with
-``post(Event)``; ``Event.kind`` is ``"peer-failed"`` (``result`` names role, host and status) or
-``"all-done"``.
+Messages are JSON lines of at most ``MAX_MESSAGE`` bytes. The coordinator opens with
+``challenge`` (a random nonce); a host answers ``hello`` with its name and a proof (an HMAC of the
+nonce, its name and the job's identity, keyed with the job's secret, see ``job_secret``); then
+``worker-done``, ``failed`` and ``ping`` go to the coordinator, and ``all-done``, ``abort`` and
+``ping`` come back. A peer is accepted as host H only from H's address and with a valid proof.
+
+Threat model. This stops anything on the network that does not hold the job's configuration: port
+scanners, health checks, other jobs, a hostile container on the same network. They cannot join as
+a host, end the job, make it succeed, crash or stall the coordinator: a connection that does not
+prove itself within ``HELLO_TIMEOUT`` seconds, sends a bad or oversized message, or comes from an
+address that is not the claimed host's, is closed with one log line, and one thread serves every
+connection, so idle strangers cost a file descriptor each, up to ``MAX_STRANGERS``. It does not
+stop someone who can read the job's hyperparameters (the key is derived from them, unless
+``MX_TRAINING_CHANNEL_SECRET`` gives one), nor an attacker on the path between two hosts who can
+inject into an established connection: messages after the hello are not signed or encrypted.
+
+Events for the run loop are posted with ``post(Event)``: ``PEER_FAILED`` (``result`` names role,
+host and status) or ``ALL_DONE``.
 """
 
+import errno
+import hashlib
+import hmac
 import json
+import os
+import selectors
 import socket
 import threading
 import time
 
-from .errors import ConfigError, HostChannelError
-from .outcome import ALL_DONE, LAUNCHER, PEER_FAILED, Event, JobResult
-from .signals import start_thread
+from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
+from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
+from .signals import start_thread
 
 log = get_logger(__name__)
 
 PING_EVERY = 1.0
 SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is gone
+HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
+MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
+MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
+SEND_TIMEOUT = 5.0
+SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"
+LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
 
 
 def check_port_free(port, host):
@@ -42,38 +67,64 @@ def check_port_free(port, host):
         probe.close()
 
 
-def _send(sock, lock, message):
-    data = (json.dumps(message) + "\n").encode()
-    with lock:
-        try:
-            sock.sendall(data)
-            return True
-        except OSError:
-            return False
+def job_secret(hyperparameters, environ):
+    """The key every host of the job derives alike and a stranger on the network never sees:
+    ``MX_TRAINING_CHANNEL_SECRET`` when set, else a hash of all the job's hyperparameters."""
+    given = environ.get(SECRET_ENV)
+    if given:
+        return hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+    text = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(b"mx-training-toolkit channel\0" + text.encode("utf-8", "surrogateescape")).digest()
 
 
-def _lines(sock):
-    """Yield decoded messages from ``sock`` until it closes or stays silent too long."""
-    sock.settimeout(SILENCE_LIMIT)
-    buf = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
+def job_identity(job_name, hosts, ps_port):
+    """What a proof is bound to: this job, these hosts, this port."""
+    return json.dumps([job_name, list(hosts), ps_port], separators=(",", ":"))
+
+
+def proof(secret, nonce, host, identity):
+    return hmac.new(secret, "\0".join(("hello", nonce, host, identity)).encode(), hashlib.sha256).hexdigest()
+
+
+def encode(message):
+    return (json.dumps(message, separators=(",", ":")) + "\n").encode()
+
+
+class BadMessage(Exception):
+    """A message that is not a JSON object of the expected shape, or too long."""
+
+
+class LineReader:
+    """Splits received bytes into JSON-object messages, never holding more than ``MAX_MESSAGE``."""
+
+    def __init__(self):
+        self._parts = []
+        self._size = 0
+
+    def feed(self, data):
+        """-> the complete messages in ``data`` (dicts). Raises ``BadMessage``."""
+        messages = []
+        while data:
+            end = data.find(b"\n")
+            if end < 0:
+                self._size += len(data)
+                if self._size > MAX_MESSAGE:
+                    raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
+                self._parts.append(data)
+                return messages
+            line = b"".join(self._parts) + data[:end]
+            self._parts, self._size = [], 0
+            data = data[end + 1:]
+            if len(line) > MAX_MESSAGE:
+                raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
             try:
                 message = json.loads(line)
-            except ValueError:
-                message = None
-            if isinstance(message, dict):
-                yield message
-            else:
-                log.warning("channel: ignoring a malformed message")
+            except (ValueError, RecursionError):
+                raise BadMessage("a message that is not JSON") from None
+            if not isinstance(message, dict) or not isinstance(message.get("t"), str):
+                raise BadMessage("a message that is not a JSON object with a type")
+            messages.append(message)
+        return messages
 
 
 def _field(message, key, kind, default):
@@ -84,10 +135,10 @@ def _field(message, key, kind, default):
 def _result(message, note):
     """A failure another host reported -> its ``JobResult`` (fields of the wrong type get defaults)."""
     tail = _field(message, "tail", list, [])
-    return JobResult(_field(message, "role", str, LAUNCHER), _field(message, "host", str, "?"),
-                     _field(message, "status", int, 1) & 0xFF or 1, tuple(str(line) for line in tail[-20:]),
-                     _field(message, "note", str, note), _field(message, "signal", int, 0),
-                     _field(message, "reason", str, ""))
+    return JobResult(_field(message, "role", str, LAUNCHER)[:100], _field(message, "host", str, "?")[:300],
+                     _field(message, "status", int, 1) & 0xFF or 1, tuple(str(line)[:4000] for line in tail[-20:]),
+                     _field(message, "note", str, note)[:4000], _field(message, "signal", int, 0) & 0x7F,
+                     _field(message, "reason", str, "")[:4000])
 
 
 def _failure_message(result):
@@ -96,18 +147,52 @@ def _failure_message(result):
             "reason": result.reason}
 
 
-class Coordinator:
-    """Runs on the first host: accepts every other host's launcher and relays outcomes."""
+def _internal(host, error):
+    return JobResult(CHANNEL, host, EXIT_INTERNAL_CHANNEL, (), "internal error in the host channel: {!r}".format(
+        error))
 
-    def __init__(self, host, hosts, bind_address, port, post, join_timeout):
+
+class _Conn:
+    """One accepted connection: its reader, and the host it proved to be (None until then)."""
+
+    def __init__(self, sock, address, nonce, now):
+        self.sock = sock
+        self.address = address
+        self.nonce = nonce
+        self.reader = LineReader()
+        self.host = None
+        self.seen = now
+        self.lock = threading.Lock()
+
+    def send(self, message):
+        with self.lock:
+            try:
+                self.sock.sendall(encode(message))
+                return True
+            except OSError:
+                return False
+
+
+class Coordinator:
+    """Runs on the first host: accepts every other host's launcher and relays outcomes. One thread
+    serves every connection (a selector), so strangers cannot exhaust threads."""
+
+    def __init__(self, host, hosts, addresses, bind_address, port, post, join_timeout, secret, identity):
         self.host = host
         self.expected = set(hosts) - {host}
+        self.addresses = dict(addresses)
         self.post = post
+        self._secret = secret
+        self._identity = identity
         self._lock = threading.Lock()
-        self._peers = {}  # host -> (socket, send lock)
+        self._peers = {}  # host -> _Conn
+        self._strangers = {}  # socket -> _Conn, not yet proven
         self._done = set()
         self._ended = False
+        self._closed = False
         self._abort = None  # the abort message, once the job has failed
+        self._join_deadline = time.monotonic() + join_timeout
+        self._join_timeout = join_timeout
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -117,66 +202,183 @@ class Coordinator:
             raise ConfigError(
                 "the launchers' channel cannot listen on port {} on {} ({}); the port is _ps_port + 1 "
                 "(hyperparameters.json field '_ps_port')".format(port, host, e.strerror or e)) from e
-        self._server.listen(64)
-        start_thread(self._accept)
-        start_thread(self._pinger)
-        start_thread(self._check_joined, join_timeout)
+        self._server.listen(128)
+        self._server.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._server, selectors.EVENT_READ)
+        start_thread(self._serve)
 
-    def _check_joined(self, waited):
-        time.sleep(waited)
-        with self._lock:
-            missing = sorted(self.expected - set(self._peers))
-        if missing:
-            self.fail(JobResult(LAUNCHER, ", ".join(missing), 1, (),
-                                "the launcher on {} did not connect within {:.0f} s".format(", ".join(missing), waited)))
+    # ---- the serving thread ---------------------------------------------------------------------
+
+    def _serve(self):
+        try:
+            self._loop()
+        except Exception as e:  # never a silent death: the job ends, saying why
+            log.error("channel: internal error: %r", e)
+            self._end(_internal(self.host, e), tell_self=True)
+
+    def _loop(self):
+        next_ping = time.monotonic() + PING_EVERY
+        while not self._closed:
+            now = time.monotonic()
+            timeout = max(0.0, min(next_ping, self._join_deadline if self.expected - set(self._peers) else next_ping)
+                          - now)
+            try:
+                ready = self._selector.select(timeout)
+            except (OSError, ValueError):
+                if self._closed:
+                    return
+                raise
+            for key, _mask in ready:
+                if key.fileobj is self._server:
+                    self._accept()
+                else:
+                    self._readable(key.data)
+            now = time.monotonic()
+            if now >= next_ping:
+                next_ping = now + PING_EVERY
+                self._housekeeping(now)
 
     def _accept(self):
         while True:
             try:
-                sock, _addr = self._server.accept()
-            except OSError:
+                sock, address = self._server.accept()
+            except (BlockingIOError, InterruptedError):
                 return
-            start_thread(self._serve, sock)
+            except OSError:
+                if self._closed:
+                    return
+                time.sleep(0.01)  # e.g. out of file descriptors: let the loop go on
+                return
+            sock.settimeout(SEND_TIMEOUT)  # reads only when ready; sends may wait this long
+            conn = _Conn(sock, address[0], os.urandom(16).hex(), time.monotonic())
+            if len(self._strangers) >= MAX_STRANGERS:
+                oldest = min(self._strangers.values(), key=lambda c: c.seen)
+                self._drop(oldest, "too many unproven connections; dropping the oldest")
+            self._strangers[sock] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+            conn.send({"t": "challenge", "nonce": conn.nonce})
 
-    def _serve(self, sock):
-        messages = _lines(sock)
-        hello = next(messages, None)
-        peer = hello.get("host") if hello and hello.get("t") == "hello" else None
-        lock = threading.Lock()
-        with self._lock:
-            known = peer in self.expected and peer not in self._peers
-            if known:
-                self._peers[peer] = (sock, lock)
-            abort = self._abort
-        if not known:  # a port scan, a health check, a stray or repeated client: not part of the job
-            sock.close()
+    def _readable(self, conn):
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError, socket.timeout):
             return
-        if abort is not None:  # the job already failed: tell a late host at once
-            _send(sock, lock, abort)
+        except OSError:
+            data = b""
+        if not data:
+            self._gone(conn)
             return
-        log.info("channel: %s joined (%d of %d hosts)", peer, len(self._peers) + 1, len(self.expected) + 1)
+        conn.seen = time.monotonic()
+        try:
+            messages = conn.reader.feed(data)
+        except BadMessage as e:
+            self._drop(conn, str(e))
+            return
         for message in messages:
-            kind = message.get("t")
-            if kind == "worker-done":
-                self._worker_done(peer)
-            elif kind == "failed":
-                self.fail(_result(message, "failed"))
-        with self._lock:
-            finished = self._ended or len(self._done) == len(self.expected) + 1
-        if not finished:
-            self.fail(JobResult(LAUNCHER, peer, 1, (),
-                                "the connection to the launcher on {} was lost (the host stopped or died)".format(peer)))
+            if conn.host is None:
+                if not self._hello(conn, message):
+                    return
+            else:
+                self._message(conn, message)
 
-    def _pinger(self):
-        while not self._ended:
-            self._broadcast({"t": "ping"})
-            time.sleep(PING_EVERY)
+    def _hello(self, conn, message):
+        host = message.get("host")
+        claimed = host if isinstance(host, str) else None
+        given = message.get("proof")
+        if message.get("t") != "hello" or claimed is None or not isinstance(given, str):
+            self._drop(conn, "a connection that did not introduce itself")
+            return False
+        if claimed not in self.expected:
+            self._drop(conn, "a hello from {!r}, which is not another host of this job".format(claimed[:100]))
+            return False
+        if self.addresses.get(claimed) not in (None, conn.address):
+            self._drop(conn, "a hello as {} from {}, which is not {}'s address".format(claimed, conn.address, claimed))
+            return False
+        if not hmac.compare_digest(given, proof(self._secret, conn.nonce, claimed, self._identity)):
+            self._drop(conn, "a hello as {} without this job's proof (every host needs the same hyperparameters.json "
+                             "and {})".format(claimed, SECRET_ENV), tell=True)
+            return False
+        with self._lock:
+            if claimed in self._peers:
+                known = True
+            else:
+                known = False
+                del self._strangers[conn.sock]
+                conn.host = claimed
+                self._peers[claimed] = conn
+            abort = self._abort
+        if known:
+            self._drop(conn, "a second connection as {}".format(claimed))
+            return False
+        if abort is not None:  # the job already failed: tell a late host at once
+            conn.send(abort)
+            return True
+        log.info("channel: %s joined (%d of %d hosts)", claimed, len(self._peers) + 1, len(self.expected) + 1)
+        return True
+
+    def _message(self, conn, message):
+        kind = message["t"]
+        if kind == "worker-done":
+            self._worker_done(conn.host)
+        elif kind == "failed":
+            result = _result(message, "failed")
+            self.fail(result._replace(host=conn.host) if result.host != conn.host else result)
+        elif kind != "ping":
+            log.warning("channel: ignoring a message of type %r from %s", kind[:40], conn.host)
+
+    def _gone(self, conn):
+        self._forget(conn)
+        if conn.host is not None:
+            with self._lock:
+                finished = self._ended or len(self._done) == len(self.expected) + 1
+            if not finished:
+                self.fail(JobResult(LAUNCHER, conn.host, 1, (), LOST.format(conn.host)))
+
+    def _drop(self, conn, why, tell=False):
+        log.warning("channel: closed a connection from %s: %s", conn.address, why)
+        if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
+            conn.send({"t": "refused", "why": why})
+        self._forget(conn)
+
+    def _forget(self, conn):
+        self._strangers.pop(conn.sock, None)
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+
+    def _housekeeping(self, now):
+        for conn in [c for c in self._strangers.values() if now - c.seen > HELLO_TIMEOUT]:
+            self._drop(conn, "no valid hello within {:.0f} s".format(HELLO_TIMEOUT))
+        with self._lock:
+            peers = list(self._peers.values())
+        for conn in peers:
+            if conn.sock.fileno() < 0:
+                continue
+            if now - conn.seen > SILENCE_LIMIT:
+                log.warning("channel: %s has been silent for %.0f s", conn.host, now - conn.seen)
+                self._forget(conn)
+                self._gone(conn)
+            elif not self._closed:
+                conn.send({"t": "ping"})
+        missing = sorted(self.expected - set(self._peers))
+        if missing and now >= self._join_deadline and not self._ended:
+            self.fail(JobResult(LAUNCHER, ", ".join(missing), 1, (), "the launcher on {} did not connect within "
+                                                                    "{:.0f} s".format(", ".join(missing),
+                                                                                      self._join_timeout)))
+
+    # ---- the run loop's side --------------------------------------------------------------------
 
     def _broadcast(self, message):
         with self._lock:
             peers = list(self._peers.values())
-        for sock, lock in peers:
-            _send(sock, lock, message)
+        for conn in peers:
+            conn.send(message)
 
     def _worker_done(self, host):
         with self._lock:
@@ -193,6 +395,9 @@ class Coordinator:
 
     def fail(self, result):
         """A failure here or anywhere: tell every host once, and our own loop."""
+        self._end(result, tell_self=result.host != self.host)
+
+    def _end(self, result, tell_self):
         message = _failure_message(result)
         message["t"] = "abort"
         with self._lock:
@@ -201,7 +406,7 @@ class Coordinator:
             self._ended = True
             self._abort = message
         self._broadcast(message)
-        if result.host != self.host:
+        if tell_self:
             self.post(Event(PEER_FAILED, result=result))
 
     def close(self, late_hosts_wait=5.0):
@@ -215,6 +420,7 @@ class Coordinator:
                 break
             time.sleep(0.05)
         self._ended = True
+        self._closed = True
         try:
             self._server.close()
         except OSError:
@@ -224,46 +430,109 @@ class Coordinator:
 class Member:
     """Runs on every other host: one connection to the coordinator."""
 
-    def __init__(self, host, coordinator_host, address, port, post, connect_timeout):
+    def __init__(self, host, coordinator_host, address, port, post, connect_timeout, secret, identity,
+                 source_address=None):
         self.host = host
         self.post = post
+        self._coordinator = coordinator_host
         self._lock = threading.Lock()
         self._ended = False
         self._all_done = False
-        self._sock = self._connect(coordinator_host, address, port, connect_timeout)
-        _send(self._sock, self._lock, {"t": "hello", "host": host})
+        self._sock = self._connect(coordinator_host, address, port, connect_timeout, source_address)
+        self._reader = LineReader()
+        self._hello(coordinator_host, secret, identity, connect_timeout)
         start_thread(self._listen, coordinator_host)
         start_thread(self._pinger)
 
     @staticmethod
-    def _connect(coordinator_host, address, port, timeout):
+    def _connect(coordinator_host, address, port, timeout, source_address):
         from .backoff import attempts
 
         error = None
         for _waited in attempts(timeout, first=0.05, cap=1.0):  # the coordinator may still be starting
             try:
-                return socket.create_connection((address, port), timeout=5)
+                # From this host's own address: the coordinator accepts a host only from there.
+                source = (source_address, 0) if source_address else None
+                return socket.create_connection((address, port), timeout=5, source_address=source)
             except OSError as e:
                 error = e
+                if source_address and e.errno == errno.EADDRNOTAVAIL:  # not an address of this machine
+                    source_address = None
         raise HostChannelError(
             "cannot reach the launcher on {} ({}:{}) within {:.0f} s: {}".format(
                 coordinator_host, address, port, timeout, error.strerror or error)) from error
 
+    def _next_messages(self):
+        try:
+            data = self._sock.recv(65536)
+        except socket.timeout:
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            raise BadMessage("the connection closed")
+        return self._reader.feed(data)
+
+    def _hello(self, coordinator_host, secret, identity, timeout):
+        self._sock.settimeout(min(timeout, HELLO_TIMEOUT) or HELLO_TIMEOUT)
+        try:
+            messages = None
+            while not messages:
+                messages = self._next_messages()
+                if messages is None:
+                    raise BadMessage("no challenge within {:.0f} s".format(HELLO_TIMEOUT))
+        except BadMessage as e:
+            self._sock.close()
+            raise HostChannelError("the launcher on {} did not open the job's channel: {}".format(
+                coordinator_host, e)) from None
+        challenge = messages.pop(0)
+        nonce = challenge.get("nonce")
+        if challenge.get("t") != "challenge" or not isinstance(nonce, str):
+            self._sock.close()
+            raise HostChannelError("the launcher on {} did not open the job's channel as expected".format(
+                coordinator_host))
+        self._pending = messages
+        self._sock.settimeout(SILENCE_LIMIT)
+        _send(self._sock, self._lock, {"t": "hello", "host": self.host,
+                                       "proof": proof(secret, nonce, self.host, identity)})
+
     def _listen(self, coordinator_host):
-        for message in _lines(self._sock):
-            kind = message.get("t")
-            if kind == "all-done":
-                self._all_done = True
-                self.post(Event(ALL_DONE))
-            elif kind == "abort":
-                self._ended = True
-                self.post(Event(PEER_FAILED, result=_result(message, "failed")))
-                return
+        try:
+            self._receive()
+        except BadMessage as e:
+            if str(e) != "the connection closed":
+                log.warning("channel: from the launcher on %s: %s", coordinator_host, e)
+        except Exception as e:  # never a silent death: the job ends, saying why
+            log.error("channel: internal error: %r", e)
+            self._ended = True
+            self.post(Event(PEER_FAILED, result=_internal(self.host, e)))
+            return
         if not self._ended and not self._all_done:
             self._ended = True
-            self.post(Event(PEER_FAILED, result=JobResult(
-                "launcher", coordinator_host, 1, (),
-                "the connection to the launcher on {} was lost (the host stopped or died)".format(coordinator_host))))
+            self.post(Event(PEER_FAILED, result=JobResult(LAUNCHER, coordinator_host, 1, (),
+                                                          LOST.format(coordinator_host))))
+
+    def _receive(self):
+        messages = self._pending
+        while True:
+            for message in messages:
+                kind = message["t"]
+                if kind == "all-done":
+                    self._all_done = True
+                    self.post(Event(ALL_DONE))
+                elif kind == "abort":
+                    self._ended = True
+                    self.post(Event(PEER_FAILED, result=_result(message, "failed")))
+                    return
+                elif kind == "refused":
+                    self._ended = True
+                    why = _field(message, "why", str, "")[:1000]
+                    self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
+                        "the launcher on {} refused {}: {}".format(self._coordinator, self.host, why)))))
+                    return
+            messages = self._next_messages()
+            if messages is None:  # silent for SILENCE_LIMIT: the coordinator is gone
+                return
 
     def _pinger(self):
         while not self._ended:
@@ -286,3 +555,12 @@ class Member:
             self._sock.close()
         except OSError:
             pass
+
+
+def _send(sock, lock, message):
+    with lock:
+        try:
+            sock.sendall(encode(message))
+            return True
+        except OSError:
+            return False

@@ -21,6 +21,15 @@ LEGACY_MODE_ENV = "SAGEMAKER_MXNET_LEGACY_MODE"
 DEFAULT_PS_PORT = 8000
 DEFAULT_LOG_LEVEL = 20
 DEFAULT_HOST = "algo-1"
+# The group name the reference gives a job whose resourceconfig.json names none.
+HOMOGENEOUS_GROUP = "homogeneousCluster"
+DISTRIBUTION_GROUPS_HP = "sagemaker_distribution_instance_groups"
+# Framework switches that, in the reference, make the current instance group a distribution group
+# when sagemaker_distribution_instance_groups is not given (only the parameter server runs here).
+DISTRIBUTION_SWITCHES = ("sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled",
+                         "sagemaker_distributed_dataparallel_enabled", "sagemaker_pytorch_ddp_enabled",
+                         "sagemaker_pytorch_xla_multi_worker_enabled", "sagemaker_multi_worker_mirrored_strategy_enabled",
+                         "sagemaker_torch_distributed_enabled")
 
 EMPTY = MappingProxyType({})  # a default for mapping fields: one instance shared by every record, so read-only
 
@@ -89,6 +98,14 @@ class Paths(NamedTuple):
         return self._join("input", "data", channel)
 
 
+class InstanceGroup(NamedTuple):
+    """One entry of resourceconfig.json's ``instance_groups`` (a heterogeneous cluster's part)."""
+
+    name: str
+    instance_type: str
+    hosts: Tuple[str, ...]
+
+
 class JobConfig(NamedTuple):
     """The job description, read once. Hyperparameter values are already JSON-decoded.
 
@@ -116,6 +133,9 @@ class JobConfig(NamedTuple):
     ps_port: int = DEFAULT_PS_PORT
     ps_verbose: int = 0
     channels: Tuple[str, ...] = ()  # sorted
+    current_instance_group: str = HOMOGENEOUS_GROUP  # resourceconfig.json's current_group_name
+    instance_groups: Tuple[InstanceGroup, ...] = ()  # resourceconfig.json's, in its order; () when it has none
+    distribution_instance_groups: Optional[Tuple[str, ...]] = None  # sagemaker_distribution_instance_groups
 
     @property
     def module_name(self):
@@ -123,7 +143,49 @@ class JobConfig(NamedTuple):
         return name[:-3] if name.endswith(".py") else name
 
     @property
+    def distribution_groups(self):
+        """The instance groups that train together, by the reference's rule -> tuple of names:
+        sagemaker_distribution_instance_groups when given; else the current group when a
+        distribution switch is on (so, on a heterogeneous cluster, each group counts only itself);
+        else none."""
+        if self.distribution_instance_groups is not None:
+            return self.distribution_instance_groups
+        reserved = self.reserved_hyperparameters
+        if self.parameter_server_enabled or any(reserved.get(k) for k in DISTRIBUTION_SWITCHES):
+            return (self.current_instance_group,)
+        return ()
+
+    @property
+    def distribution_hosts(self):
+        """The hosts of the distribution groups, group by group in resourceconfig.json's order;
+        every host when resourceconfig.json lists no instance groups (the reference's rule)."""
+        if not self.instance_groups:
+            return self.hosts
+        wanted = set(self.distribution_groups)
+        return tuple(host for group in self.instance_groups if group.name in wanted for host in group.hosts)
+
+    @property
+    def master_hostname(self):
+        """The first distribution host, or the first host when there is none (the reference's rule)."""
+        return (self.distribution_hosts or self.hosts)[0]
+
+    @property
+    def ps_hosts(self):
+        """The hosts of the parameter-server job: the distribution hosts when
+        sagemaker_distribution_instance_groups names the groups, else every host. The first one
+        runs the scheduler."""
+        if self.distribution_instance_groups is None:
+            return self.hosts
+        return self.distribution_hosts
+
+    @property
     def is_scheduler_host(self):
+        """This host runs the parameter-server scheduler (when there is one)."""
+        return self.current_host == self.ps_hosts[0]
+
+    @property
+    def is_first_host(self):
+        """This host is ``hosts[0]``: the launchers' channel listens on it."""
         return self.current_host == self.hosts[0]
 
 
@@ -213,9 +275,10 @@ def _str_field(mapping, key, file, default=None, required=False):
 
 
 def _resource(resource):
+    """-> (current host, hosts, network interface, instance type, current group, instance groups)."""
     file = "resourceconfig.json"
     if not resource:
-        return "algo-1", ("algo-1",), "eth0", "local"
+        return "algo-1", ("algo-1",), "eth0", "local", HOMOGENEOUS_GROUP, ()
     current = _str_field(resource, "current_host", file, required=True)
     if "hosts" not in resource:
         raise ConfigError("{}: required field 'hosts' is missing".format(file))
@@ -230,7 +293,54 @@ def _resource(resource):
         raise ConfigError("{}: current_host {!r} is not in hosts {!r}".format(file, current, hosts))
     interface = _str_field(resource, "network_interface_name", file, default="eth0")
     instance_type = _str_field(resource, "current_instance_type", file, default="local")
-    return current, tuple(hosts), interface, instance_type
+    group = _str_field(resource, "current_group_name", file, default=HOMOGENEOUS_GROUP)
+    return current, tuple(hosts), interface, instance_type, group, _instance_groups(resource, hosts)
+
+
+def _instance_groups(resource, hosts):
+    """resourceconfig.json's ``instance_groups`` -> tuple of ``InstanceGroup`` (() when absent).
+    Each names its hosts among ``hosts``; no host is in two groups."""
+    file = "resourceconfig.json"
+    raw = resource.get("instance_groups", [])
+    if not isinstance(raw, list):
+        raise ConfigError("{}: field 'instance_groups' must be a list of instance groups, got {!r}".format(file, raw))
+    groups, seen = [], {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ConfigError("{}: field 'instance_groups' must hold objects, got {!r}".format(file, item))
+        name = _str_field(item, "instance_group_name", file, required=True)
+        instance_type = _str_field(item, "instance_type", file, default="local")
+        members = item.get("hosts")
+        if not isinstance(members, list) or not members or not all(isinstance(h, str) for h in members):
+            raise ConfigError("{}: instance group {!r} must list its hosts, got {!r}".format(file, name, members))
+        if name in (g.name for g in groups):
+            raise ConfigError("{}: instance group {!r} is listed twice".format(file, name))
+        for host in members:
+            if host not in hosts:
+                raise ConfigError("{}: instance group {!r} lists {!r}, which is not in hosts {!r}"
+                                  .format(file, name, host, hosts))
+            if host in seen:
+                raise ConfigError("{}: host {!r} is in instance groups {!r} and {!r}".format(file, host, seen[host],
+                                                                                             name))
+            seen[host] = name
+        groups.append(InstanceGroup(name, instance_type, tuple(members)))
+    return tuple(groups)
+
+
+def _distribution_groups(value, groups):
+    """sagemaker_distribution_instance_groups (decoded) -> tuple of group names. With instance
+    groups in resourceconfig.json, every name must be one of them; without, the names are kept as
+    given (the reference then distributes over every host)."""
+    file = "hyperparameters.json"
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) and n for n in value):
+        raise ConfigError("{}: field {!r} must be a non-empty list of instance group names, got {!r}"
+                          .format(file, DISTRIBUTION_GROUPS_HP, value))
+    known = [g.name for g in groups]
+    for name in value:
+        if groups and name not in known:
+            raise ConfigError("{}: field {!r} names instance group {!r}, which resourceconfig.json does not list "
+                              "(it lists {})".format(file, DISTRIBUTION_GROUPS_HP, name, ", ".join(known)))
+    return tuple(value)
 
 
 def _channels(input_data_config, paths):
@@ -311,7 +421,10 @@ def load(base_dir, environ):
         if key in reserved and not isinstance(reserved[key], str):
             raise ConfigError("{}: field {!r} must be a string, got {!r}".format(file, key, reserved[key]))
 
-    current, hosts, interface, instance_type = _resource(resource)
+    current, hosts, interface, instance_type, group, groups = _resource(resource)
+    distribution = reserved.get(DISTRIBUTION_GROUPS_HP)
+    if distribution is not None:
+        distribution = _distribution_groups(distribution, groups)
     return JobConfig(
         paths=paths,
         hyperparameters=decoded,
@@ -333,12 +446,32 @@ def load(base_dir, environ):
         ps_port=ps_port,
         ps_verbose=ps_verbose,
         channels=_channels(input_data, paths),
+        current_instance_group=group,
+        instance_groups=groups,
+        distribution_instance_groups=distribution,
     )
 
 
 def base_dir_from(environ):
     """The job's base directory: $SAGEMAKER_BASE_DIR unless unset or empty, else /opt/ml."""
     return environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR
+
+
+def group_resource_config(current_host, groups, network_interface_name="eth0", instance_type="local"):
+    """resourceconfig.json as the platform writes it for ``current_host`` of a job made of instance
+    groups -> a dict. ``groups`` maps each group's name to its host names, in order; ``hosts`` lists
+    every group's hosts in that order, and every group gets ``instance_type``."""
+    hosts = [host for members in groups.values() for host in members]
+    current_group = next(name for name, members in groups.items() if current_host in members)
+    return {
+        "current_host": current_host,
+        "current_instance_type": instance_type,
+        "current_group_name": current_group,
+        "hosts": hosts,
+        "instance_groups": [{"instance_group_name": name, "instance_type": instance_type, "hosts": list(members)}
+                            for name, members in groups.items()],
+        "network_interface_name": network_interface_name,
+    }
 
 
 def write_job(base_dir, hyperparameters=None, resource_config=None, input_data_config=None, encode=True):

@@ -26,7 +26,29 @@ class TrainingEnv(NamedTuple):
         return hp.to_cmd_args(self.config.user_hyperparameters)
 
     def channel_input_dirs(self):
+        """Every channel's directory, Pipe-mode channels included (as the reference's)."""
         return {name: self.config.paths.channel_dir(name) for name in self.config.channels}
+
+    def instance_group_fields(self):
+        """The heterogeneous-cluster fields of SM_TRAINING_ENV (and, but for distribution_hosts,
+        is_master, master_hostname and topology, of SM_*), by the reference's rules: without
+        ``instance_groups`` in resourceconfig.json the lists are empty and the current group is
+        ``homogeneousCluster``."""
+        c = self.config
+        raw_groups = c.resource_config.get("instance_groups", [])  # validated by config.load
+        current_hosts = next((g.hosts for g in c.instance_groups if g.name == c.current_instance_group), ())
+        return {
+            "current_instance_group": c.current_instance_group,
+            "current_instance_group_hosts": list(current_hosts),
+            "distribution_hosts": list(c.distribution_hosts),
+            "distribution_instance_groups": list(c.distribution_groups),
+            "instance_groups": [g.name for g in c.instance_groups],
+            "instance_groups_dict": {g["instance_group_name"]: dict(g) for g in raw_groups},
+            "is_hetero": len(c.instance_groups) > 1,
+            "is_master": c.current_host == c.master_hostname,
+            "master_hostname": c.master_hostname,
+            "topology": c.resource_config.get("topology", []),
+        }
 
     def training_env(self):
         """The SM_TRAINING_ENV object: everything about the job, lower-case keys."""
@@ -43,21 +65,26 @@ class TrainingEnv(NamedTuple):
             "input_config_dir": p.input_config_dir,
             "input_data_config": dict(c.input_data_config),
             "input_dir": p.input_dir,
+            # Neither SageMaker's model-parallel nor its data-parallel launchers exist for MXNet.
+            "is_modelparallel_enabled": None,
+            "is_smddpmprun_installed": False,
+            "is_smddprun_installed": False,
             "job_name": c.job_name,
             "log_level": c.log_level,
-            "master_hostname": c.hosts[0],
             "model_dir": p.model_dir,
             "module_dir": c.submit_directory,
             "module_name": c.module_name,
             "network_interface_name": c.network_interface_name,
             "num_cpus": self.num_cpus,
             "num_gpus": self.num_gpus,
+            "num_neurons": num_neurons(c.current_instance_type),
             "output_data_dir": p.output_data_dir,
             "output_dir": p.output_dir,
             "output_intermediate_dir": p.output_intermediate_dir,
             "resource_config": dict(c.resource_config),
             "user_args": self.user_args(),
             "user_entry_point": c.user_entry_point,
+            **self.instance_group_fields(),
         }
 
     def to_env_vars(self):
@@ -78,9 +105,16 @@ class TrainingEnv(NamedTuple):
             "current_host": c.current_host,
             "hosts": list(c.hosts),
             "current_instance_type": c.current_instance_type,
+            "current_instance_group": env["current_instance_group"],
+            "current_instance_group_hosts": env["current_instance_group_hosts"],
+            "instance_groups": env["instance_groups"],
+            "instance_groups_dict": env["instance_groups_dict"],
+            "distribution_instance_groups": env["distribution_instance_groups"],
+            "is_hetero": env["is_hetero"],
             "network_interface_name": c.network_interface_name,
             "num_gpus": self.num_gpus,
             "num_cpus": self.num_cpus,
+            "num_neurons": env["num_neurons"],
             "log_level": c.log_level,
             "user_entry_point": c.user_entry_point,
             "module_name": c.module_name,
@@ -90,6 +124,8 @@ class TrainingEnv(NamedTuple):
             "input_data_config": dict(c.input_data_config),
             "training_env": env,
         }
+        if env["topology"]:  # the reference exports it only when resourceconfig.json has one
+            flat["topology"] = env["topology"]
         for name, path in self.channel_input_dirs().items():
             flat["channel_" + name] = path
         for name, value in c.user_hyperparameters.items():
@@ -129,6 +165,12 @@ def with_pythonpath(env_vars, inherited):
 
 
 # ---- host facts -------------------------------------------------------------------------------
+
+
+def num_neurons(instance_type):
+    """AWS Neuron cores, the reference's way without its ``neuron-ls`` (absent from MXNet images):
+    64 on a trn2.48xlarge, which the reference counts without asking the device, else 0."""
+    return 64 if "trn2.48xlarge" in instance_type else 0
 
 
 def count_gpus(cuda_visible_devices, physical):

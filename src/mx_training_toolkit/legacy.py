@@ -5,6 +5,10 @@ and ``SM_MODULE_NAME`` set. It imports the user's module (never as ``__main__``)
 ``train()`` with the keyword arguments the signature names, and saves what ``train()``
 returns with the script's own ``save(model, model_dir)`` or the default serializer.
 
+As in the original legacy container, ``hyperparameters`` holds every hyperparameter, the
+launcher's own (``sagemaker_*``, ``_ps_port``, ...) included, and ``channel_input_dirs`` leaves out
+Pipe-mode channels (their data comes through the platform's FIFOs, not a directory).
+
 Exit status: 0 on success; the user's own code when they call ``sys.exit(n)``; 1 on any
 other failure, after the user's traceback and one last stderr line starting with
 ``mx_training_toolkit.legacy: `` that says what went wrong, for the job's log. The status and
@@ -95,12 +99,22 @@ def train_kwargs(signature, offered, where="train()"):
 
 
 def offered_arguments(training_env):
-    """Return the ``train()`` keyword arguments the container offers, from ``SM_TRAINING_ENV``."""
+    """Return the ``train()`` keyword arguments the container offers, from ``SM_TRAINING_ENV``:
+    ``hyperparameters`` is all of them (reserved ones included); ``channel_input_dirs`` has the
+    File-mode channels only."""
     missing = [key for _, key in OFFERED_FROM_ENV if key not in training_env]
     if missing:
         raise LegacyError("%s lacks %s" % (ENV_TRAINING_ENV, ", ".join(missing)),
                           show_traceback=False)
-    return {name: training_env[key] for name, key in OFFERED_FROM_ENV}
+    offered = {name: training_env[key] for name, key in OFFERED_FROM_ENV}
+    offered["channel_input_dirs"] = {name: path for name, path in offered["channel_input_dirs"].items()
+                                     if not _is_pipe(offered["input_data_config"], name)}
+    return offered
+
+
+def _is_pipe(input_data_config, channel):
+    settings = input_data_config.get(channel) if isinstance(input_data_config, dict) else None
+    return isinstance(settings, dict) and settings.get("TrainingInputMode") == "Pipe"
 
 
 def run(environ):

@@ -16,6 +16,8 @@ import tempfile
 import time
 
 from .network import HOST_ADDRESSES_ENV
+
+SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # channel.SECRET_ENV, without importing sockets here
 from .outcome import EXIT, SIGNAL
 from .plan import ProcessSpec
 from .signals import StopSignals, forwarded
@@ -27,10 +29,19 @@ LAUNCHER = "mx_training_toolkit.training"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="mx-train", description=__doc__.split("\n\n")[0])
+    """``mx-train``'s arguments -> an ``argparse.Namespace`` (``groups``: a dict of instance group
+    names to host counts, empty without ``--group``). Bad arguments exit with status 2 and an argparse
+    error, before anything starts."""
+    # No abbreviations: `--host 2` must be an error, not a silent `--hosts 2`.
+    p = argparse.ArgumentParser(prog="mx-train", description=__doc__.split("\n\n")[0].replace("``", ""),
+                                allow_abbrev=False)
     p.add_argument("--code", help="directory (or .tar.gz) with the training code; default: the bundled example")
     p.add_argument("--entry-point", default="train.py", help="script to run, inside --code (default train.py)")
-    p.add_argument("--hosts", type=int, default=1, help="number of emulated hosts (default 1)")
+    p.add_argument("--hosts", type=int, help="number of emulated hosts (default 1, or the sum of the --group counts)")
+    p.add_argument("--group", action="append", default=[], metavar="NAME=COUNT", type=_key_value,
+                   help="an instance group of COUNT hosts (a heterogeneous cluster; hosts are numbered group by "
+                        "group), described in each host's resourceconfig.json as the platform does; name the groups "
+                        "that train together with --hp 'sagemaker_distribution_instance_groups=[\"NAME\"]'")
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                    help="a hyperparameter; VALUE is JSON when it parses as JSON, else a string")
     p.add_argument("--channel", action="append", default=[], metavar="NAME=DIR", type=_key_value,
@@ -41,8 +52,16 @@ def parse_args(argv):
     p.add_argument("--base-dir", help="where the hosts' base directories go (default: a new temporary directory, "
                                       "kept so that its model and output can be read)")
     args = p.parse_args(argv)
+    args.groups = _groups(p, args.group)
+    if args.groups and args.hosts is not None and args.hosts != sum(args.groups.values()):
+        p.error("--hosts {} does not match the --group counts, which add up to {}".format(
+            args.hosts, sum(args.groups.values())))
+    if args.hosts is None:
+        args.hosts = sum(args.groups.values()) or 1
     if args.hosts < 1 or args.hosts > 200:
         p.error("--hosts must be between 1 and 200")
+    if args.code is not None and not (os.path.isdir(args.code) or os.path.isfile(args.code)):
+        p.error("--code {}: no such directory or file".format(args.code))
     for name, directory in args.channel:
         if not os.path.isdir(directory):
             p.error("--channel {}={}: not a directory".format(name, directory))
@@ -51,6 +70,18 @@ def parse_args(argv):
         if base == code or base.startswith(code + os.sep):
             p.error("--base-dir must not be inside --code (the code is copied into it)")
     return args
+
+
+def _groups(parser, pairs):
+    """``--group NAME=COUNT`` pairs -> dict of names to counts, in the order given."""
+    groups = {}
+    for name, count in pairs:
+        if name in groups:
+            parser.error("--group {}: the group is given twice".format(name))
+        if not count.isdigit() or int(count) < 1:
+            parser.error("--group {}={}: COUNT must be a whole number of hosts, at least 1".format(name, count))
+        groups[name] = int(count)
+    return groups
 
 
 def _key_value(text):
@@ -100,12 +131,25 @@ def host_names(n):
     return ["algo-{}".format(i + 1) for i in range(n)]
 
 
-def write_host(base, host, hosts, hyperparameters, channels):
-    """One emulated host's base directory: the three config files and its channels."""
-    from .config import write_job
+def group_hosts(groups):
+    """Instance group names to counts -> names to host names, numbered group by group."""
+    out, start = {}, 1
+    for name, count in groups.items():
+        out[name] = ["algo-{}".format(i) for i in range(start, start + count)]
+        start += count
+    return out
 
-    write_job(base, hyperparameters, {"current_host": host, "hosts": hosts, "network_interface_name": "lo"},
-              {name: {"TrainingInputMode": "File"} for name in channels})
+
+def write_host(base, host, hosts, hyperparameters, channels, groups=None):
+    """One emulated host's base directory: the three config files and its channels. With
+    ``groups`` (names to host names), resourceconfig.json describes the instance groups."""
+    from .config import group_resource_config, write_job
+
+    if groups:
+        resource = group_resource_config(host, groups, network_interface_name="lo")
+    else:
+        resource = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
+    write_job(base, hyperparameters, resource, {name: {"TrainingInputMode": "File"} for name in channels})
     for name, source in channels.items():
         os.makedirs(os.path.join(base, "input", "data"), exist_ok=True)
         link = os.path.join(base, "input", "data", name)
@@ -138,12 +182,15 @@ def plan_hosts(args, root):
     if args.legacy:
         hps["sagemaker_mxnet_legacy_mode"] = True
     addresses = {h: "127.0.0.{}".format(i + 2) for i, h in enumerate(hosts)}
+    groups = group_hosts(args.groups)
+    secret = os.environ.get(SECRET_ENV) or os.urandom(16).hex()  # this run's hosts, and no one else, share it
     out = []
     for host in hosts:
         base = os.path.join(root, host)
-        write_host(base, host, hosts, hps, channels)
+        write_host(base, host, hosts, hps, channels, groups)
         env = dict(os.environ)
-        env.update({"SAGEMAKER_BASE_DIR": base, HOST_ADDRESSES_ENV: json.dumps(addresses), "PYTHONUNBUFFERED": "1"})
+        env.update({"SAGEMAKER_BASE_DIR": base, HOST_ADDRESSES_ENV: json.dumps(addresses), "PYTHONUNBUFFERED": "1",
+                    SECRET_ENV: secret})
         out.append((host, base, env))
     return out
 

@@ -13,6 +13,8 @@ from .errors import EXIT_INTERNAL, ToolkitError
 
 WORKER = "worker"
 LAUNCHER = "launcher"  # a result that is about a host's launcher (a step failed, a stop, a lost host)
+CHANNEL = "channel"  # a result that is about the launchers' channel itself (an internal error there)
+EXIT_INTERNAL_CHANNEL = EXIT_INTERNAL
 
 # Steps: the failure file's first words. A step not listed here reads "<Step> failed".
 TITLES = {
@@ -155,7 +157,7 @@ def tail_text(what, tail):
 
 def result_message(result, facts):
     """A failed process's result -> the words after its step's title."""
-    if result.role == LAUNCHER:
+    if result.role in (LAUNCHER, CHANNEL):
         return result.note
     who = facts.entry_point if result.role == WORKER else "the {} process".format(result.role)
     where = " on {}".format(result.host) if facts.multi_host else ""
@@ -169,7 +171,7 @@ def result_message(result, facts):
 
 def result_step(result):
     return {WORKER: "user script", "scheduler": "parameter server", "server": "parameter server",
-            "pip": "pip install"}.get(result.role, "peer host")
+            "pip": "pip install", CHANNEL: "host channel"}.get(result.role, "peer host")
 
 
 def result_line(result, facts):

@@ -52,12 +52,13 @@ class LaunchPlan(NamedTuple):
 
 
 def ps_env(config, addresses, role):
-    """ps-lite's variables for ``role`` on this host. ``addresses`` maps host names to IP addresses
-    (ps-lite needs an IP for the scheduler: a host name fails with "bind failed")."""
-    n = len(config.hosts)
+    """ps-lite's variables for ``role`` on this host, for the job of ``config.ps_hosts`` (a server
+    and a worker on each, the scheduler on the first). ``addresses`` maps host names to IP
+    addresses (ps-lite needs an IP for the scheduler: a host name fails with "bind failed")."""
+    n = len(config.ps_hosts)
     return {
         DMLC_ROLE: role,
-        DMLC_PS_ROOT_URI: addresses[config.hosts[0]],
+        DMLC_PS_ROOT_URI: addresses[config.ps_hosts[0]],
         DMLC_PS_ROOT_PORT: str(config.ps_port),
         DMLC_NUM_SERVER: str(n),
         DMLC_NUM_WORKER: str(n),
@@ -67,8 +68,16 @@ def ps_env(config, addresses, role):
 
 
 def uses_parameter_server(config, legacy):
-    """Enabled by the switch, and for legacy scripts whenever the job has more than one host."""
+    """Whether the job has a parameter server: enabled by the switch, and for legacy scripts
+    whenever the job has more than one host."""
     return config.parameter_server_enabled or (legacy and len(config.hosts) > 1)
+
+
+def joins_parameter_server(config, legacy):
+    """Whether this host's processes are part of the parameter-server job. On a heterogeneous
+    cluster whose sagemaker_distribution_instance_groups leaves this host's group out, the user's
+    code runs on its own: no scheduler, no server, no kvstore variables."""
+    return uses_parameter_server(config, legacy) and config.current_host in config.ps_hosts
 
 
 def coordinator_port(config):
@@ -82,7 +91,7 @@ def plan_job(config, base_env, user_code, addresses, python, status_file=None):
     ``status_file`` is where the worker records its real exit status and the legacy runner its
     reason (used by parameter-server and legacy workers)."""
     cwd = config.paths.code_dir
-    ps = uses_parameter_server(config, user_code.legacy)
+    ps = joins_parameter_server(config, user_code.legacy)
     specs = []
     if ps:
         roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]

@@ -106,13 +106,15 @@ class _Job:
 
         port = plan.coordinator_port(cfg)
         first = cfg.hosts[0]
-        if cfg.is_scheduler_host:
+        secret = channel.job_secret(cfg.hyperparameters, self.environ)
+        identity = channel.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
+        if cfg.is_first_host:
             bind = addresses[first] if settings.address_map else ""
-            self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, bind, port, self.supervisor.post,
-                                               settings.host_wait)
+            self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, port,
+                                               self.supervisor.post, settings.host_wait, secret, identity)
         else:
             self.channel = channel.Member(cfg.current_host, first, addresses[first], port, self.supervisor.post,
-                                          settings.host_wait)
+                                          settings.host_wait, secret, identity, addresses[cfg.current_host])
         return addresses
 
     def prepare_code(self, env):
@@ -142,7 +144,7 @@ class _Job:
 
     def run_processes(self, policy, settings, env, user_code, addresses):
         cfg = env.config
-        ps = plan.uses_parameter_server(cfg, user_code.legacy)
+        ps = plan.joins_parameter_server(cfg, user_code.legacy)
         if ps and cfg.is_scheduler_host:
             from .channel import check_port_free
 
@@ -151,7 +153,21 @@ class _Job:
         launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file)
         log.info("run: %s%s", " ".join(launch.worker.argv),
                  " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
+        self.log_waiting(cfg, user_code, addresses, launch)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)
+
+    def log_waiting(self, cfg, user_code, addresses, launch):
+        """Say what the next seconds of silence are: ps-lite prints nothing while each process
+        imports MXNet and waits for the scheduler to hear from every node."""
+        if launch.parameter_server:
+            n = len(cfg.ps_hosts)
+            log.info("parameter server: %s import MXNet (a few seconds), then wait until the scheduler on %s "
+                     "(%s:%d) has heard from all %d servers and %d workers", ", ".join(s.role for s in launch.specs),
+                     cfg.ps_hosts[0], addresses[cfg.ps_hosts[0]], cfg.ps_port, n, n)
+        elif plan.uses_parameter_server(cfg, user_code.legacy):
+            log.info("parameter server: %s (instance group %s) is not in the distribution instance groups %s: "
+                     "its script runs on its own", cfg.current_host, cfg.current_instance_group,
+                     ", ".join(cfg.distribution_groups))
 
     def tell_hosts(self, result):
         if self.channel is not None:

@@ -36,9 +36,10 @@ def test_a_host_joining_after_the_job_failed_hears_of_it_at_once(tmp_path):
     first, second = two_host_jobs(tmp_path, free_port())
     first.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
     began = time.monotonic()
-    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    # The hosts' hyperparameters differ (algo-1's code is missing): they share the channel's key this way.
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s")
     time.sleep(1.0)  # algo-1 has failed by now; algo-2 starts late, as a slow container would
-    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s")
     finish([p1, p2])
     assert time.monotonic() - began < 15  # not the 300 s join timeout
     assert (p1.returncode, p2.returncode) == (3, 3)

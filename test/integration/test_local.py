@@ -44,3 +44,13 @@ def test_ctrl_c_stops_every_host(tmp_path):
         assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGINT")
     assert_no_ps_process_left(root)
     assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []  # launchers and everything they started
+
+
+def test_a_missing_code_directory_is_refused_before_any_host_starts(tmp_path):
+    root = tmp_path / "hosts"
+    proc = subprocess.run(MX_TRAIN + ["--code", str(tmp_path / "missing"), "--hosts", "2", "--base-dir", str(root)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().strip().splitlines()[-1] == "mx-train: error: --code {}: no such directory or file".format(
+        tmp_path / "missing")
+    assert not root.exists()  # no host was set up, let alone started

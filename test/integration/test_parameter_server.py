@@ -237,7 +237,7 @@ def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_
             job.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
         jobs.append(job)
     began = time.monotonic()
-    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=addresses) for j in jobs]
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=addresses, MX_TRAINING_CHANNEL_SECRET="s") for j in jobs]
     try:
         for p in procs:
             p.communicate(timeout=30)
@@ -249,3 +249,57 @@ def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_
     first = [read(str(tmp_path), host, "output", "failure").splitlines()[0] for host in ("algo-1", "algo-2")]
     assert first[1].startswith("Code download failed: sagemaker_submit_directory")
     assert first[0] == "Job failed on algo-2: " + first[1]
+
+
+HETERO = ("--parameter-server", "--group", "train1=2", "--group", "data=1",
+          "--hp", 'sagemaker_distribution_instance_groups=["train1"]')
+
+
+def test_only_the_distribution_groups_form_the_parameter_server_job(tmp_path):
+    import re
+
+    proc, root = start_job(tmp_path, 3, *HETERO, entry="hetero_sum.py")
+    out, _ = proc.communicate(timeout=180)
+    text = out.decode()
+    assert proc.returncode == 0, text[-4000:]
+    seen = {h: json.loads(read(root, h, "output", "data", "hetero.json")) for h in ("algo-1", "algo-2", "algo-3")}
+    dmlc = ["DMLC_NODE_HOST", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER", "DMLC_PS_ROOT_PORT", "DMLC_PS_ROOT_URI",
+            "DMLC_ROLE"]
+    for host, master in (("algo-1", True), ("algo-2", False)):
+        assert seen[host]["group"] == "train1" and seen[host]["is_master"] is master
+        assert (seen[host]["num_workers"], seen[host]["sum"], seen[host]["dmlc"]) == (2, [3.0, 3.0], dmlc)
+    assert {seen["algo-1"]["rank"], seen["algo-2"]["rank"]} == {0, 1}
+    alone = seen["algo-3"]
+    assert (alone["group"], alone["is_master"], alone["dmlc"], alone["is_hetero"]) == ("data", False, [], True)
+    assert alone["distribution_hosts"] == ["algo-1", "algo-2"]
+    # The channel covers every host: the host that trained alone ends with the job, not before it.
+    trained = max(seen[h]["finished_at"] for h in ("algo-1", "algo-2"))
+    assert os.path.getmtime(os.path.join(root, "algo-3", "output", "success")) >= trained
+    assert "algo-3 | hetero_sum: algo-3 trains on its own" in text
+    # What each launcher waits for while MXNet is imported, and why algo-3 has no parameter server.
+    assert re.search(r"algo-1 \| .* parameter server: scheduler, server, worker import MXNet \(a few seconds\), "
+                     r"then wait until the scheduler on algo-1 \(127\.0\.0\.2:\d+\) has heard from all 2 servers and "
+                     r"2 workers", text), text[-4000:]
+    assert re.search(r"algo-2 \| .* parameter server: server, worker import MXNet", text)
+    assert re.search(r"algo-3 \| .* parameter server: algo-3 \(instance group data\) is not in the distribution "
+                     r"instance groups train1: its script runs on its own", text)
+    assert_no_ps_process_left(root)
+
+
+def test_a_failure_on_a_host_outside_the_parameter_server_ends_the_job(tmp_path):
+    proc, root = start_job(tmp_path, 3, *HETERO, "--hp", "linger=120", "--hp", "fail-on-host=algo-3:3:2",
+                           entry="hetero_sum.py")
+    began = time.monotonic()
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    text = out.decode()
+    assert proc.returncode == 3, text[-4000:]
+    assert time.monotonic() - began < 60, text[-3000:]
+    first = "User script failed: hetero_sum.py on algo-3 exited with status 3"
+    assert read(root, "algo-3", "output", "failure").splitlines()[0] == first
+    for host in ("algo-1", "algo-2"):
+        assert read(root, host, "output", "failure").splitlines()[0] == "Job failed on algo-3: " + first
+        assert "mx-train: {} exited with status 3".format(host) in text
+    assert_no_ps_process_left(root)

@@ -118,6 +118,7 @@ def test_missing_files_mean_defaults_but_entry_point_is_required(tmp_path):
 
 
 DEEP = "[" * 100000
+ONE = {"current_host": "algo-1", "hosts": ["algo-1"]}
 
 # (files, substring that the error's first line must contain)
 BAD = [
@@ -183,6 +184,33 @@ BAD = [
      "resourceconfig.json: field 'current_instance_type'"),
     ({HPS: PROGRAM, RES: {"current_host": "al\u0000go", "hosts": ["al\u0000go"]}},
      "resourceconfig.json: field 'current_host' contains a NUL"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups={"a": ["algo-1"]})},
+     "resourceconfig.json: field 'instance_groups' must be a list of instance groups, got {'a': ['algo-1']}"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=["a"])},
+     "resourceconfig.json: field 'instance_groups' must hold objects, got 'a'"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=[{"hosts": ["algo-1"]}])},
+     "resourceconfig.json: required field 'instance_group_name' is missing"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=[{"instance_group_name": "a", "hosts": []}])},
+     "resourceconfig.json: instance group 'a' must list its hosts, got []"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=[{"instance_group_name": "a", "hosts": ["algo-9"]}])},
+     "resourceconfig.json: instance group 'a' lists 'algo-9', which is not in hosts ['algo-1']"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=[{"instance_group_name": "a", "hosts": ["algo-1"]},
+                                                   {"instance_group_name": "b", "hosts": ["algo-1"]}])},
+     "resourceconfig.json: host 'algo-1' is in instance groups 'a' and 'b'"),
+    ({HPS: PROGRAM, RES: dict(ONE, instance_groups=[{"instance_group_name": "a", "hosts": ["algo-1"]},
+                                                   {"instance_group_name": "a", "hosts": ["algo-1"]}])},
+     "resourceconfig.json: instance group 'a' is listed twice"),
+    ({HPS: PROGRAM, RES: dict(ONE, current_group_name="")},
+     "resourceconfig.json: field 'current_group_name' must be a non-empty string, got ''"),
+    ({HPS: {**PROGRAM, "sagemaker_distribution_instance_groups": '"train1"'}},
+     "hyperparameters.json: field 'sagemaker_distribution_instance_groups' must be a non-empty list of instance "
+     "group names, got 'train1'"),
+    ({HPS: {**PROGRAM, "sagemaker_distribution_instance_groups": "[]"}},
+     "field 'sagemaker_distribution_instance_groups' must be a non-empty list of instance group names, got []"),
+    ({HPS: {**PROGRAM, "sagemaker_distribution_instance_groups": '["nope"]'},
+      RES: dict(ONE, instance_groups=[{"instance_group_name": "a", "hosts": ["algo-1"]}])},
+     "hyperparameters.json: field 'sagemaker_distribution_instance_groups' names instance group 'nope', which "
+     "resourceconfig.json does not list (it lists a)"),
     # --- input data config
     ({HPS: PROGRAM, DATA: {"train": "File"}}, "inputdataconfig.json: channel 'train' must be a JSON object"),
     ({HPS: PROGRAM, DATA: {"train": ["File"]}}, "inputdataconfig.json: channel 'train' must be a JSON object"),
@@ -256,7 +284,9 @@ def test_records_are_immutable_and_keep_their_fields():
     assert not hasattr(cfg, "__dict__") and not hasattr(config.Paths("/x"), "__dict__")
     assert config.Paths._fields == ("base",)
     assert config.JobConfig._fields[:3] == ("paths", "hyperparameters", "user_hyperparameters")
-    assert config.JobConfig._fields[-1] == "channels" and len(config.JobConfig._fields) == 20
+    assert config.JobConfig._fields[-4:] == ("channels", "current_instance_group", "instance_groups",
+                                             "distribution_instance_groups")
+    assert len(config.JobConfig._fields) == 23
 
 
 @pytest.mark.parametrize("attr, parts", [
@@ -336,3 +366,53 @@ def test_write_job_writes_what_it_is_given_without_validating(tmp_path):
                              resource_config={"current_host": "algo-3", "hosts": "algo-1"})
     with pytest.raises(ConfigError, match="resourceconfig.json: field 'hosts'"):
         config.load(paths.base, {})
+
+
+# ---- instance groups (heterogeneous clusters) -------------------------------------------------
+
+GROUPS = {"train1": ["algo-1", "algo-2"], "data": ["algo-3"]}
+
+
+@pytest.mark.parametrize("host, group", [("algo-1", "train1"), ("algo-2", "train1"), ("algo-3", "data")])
+def test_the_platforms_resource_config_of_a_heterogeneous_cluster(tmp_path, host, group):
+    resource = config.group_resource_config(host, GROUPS, network_interface_name="lo")
+    assert resource == {
+        "current_host": host, "current_instance_type": "local", "current_group_name": group,
+        "hosts": ["algo-1", "algo-2", "algo-3"],
+        "instance_groups": [{"instance_group_name": "train1", "instance_type": "local", "hosts": ["algo-1", "algo-2"]},
+                            {"instance_group_name": "data", "instance_type": "local", "hosts": ["algo-3"]}],
+        "network_interface_name": "lo"}
+    paths = config.write_job(tmp_path / host, {"sagemaker_program": "t.py",
+                                              "sagemaker_distribution_instance_groups": ["train1"]}, resource)
+    cfg = config.load(paths.base, {})
+    assert cfg.current_instance_group == group
+    assert cfg.instance_groups == (config.InstanceGroup("train1", "local", ("algo-1", "algo-2")),
+                                   config.InstanceGroup("data", "local", ("algo-3",)))
+    assert cfg.distribution_instance_groups == ("train1",)
+    assert cfg.distribution_hosts == cfg.ps_hosts == ("algo-1", "algo-2")
+    assert cfg.master_hostname == "algo-1"
+    assert cfg.is_scheduler_host is (host == "algo-1") and cfg.is_first_host is (host == "algo-1")
+
+
+def _grouped(current, distribution=None, **fields):
+    groups = (config.InstanceGroup("train1", "local", ("algo-1", "algo-2")),
+              config.InstanceGroup("train2", "local", ("algo-3",)))
+    group = "train2" if current == "algo-3" else "train1"
+    return config.JobConfig(hosts=("algo-1", "algo-2", "algo-3"), current_host=current, instance_groups=groups,
+                            current_instance_group=group, distribution_instance_groups=distribution, **fields)
+
+
+@pytest.mark.parametrize("cfg, groups, distribution_hosts, ps_hosts", [
+    (config.JobConfig(), (), ("algo-1",), ("algo-1",)),
+    (config.JobConfig(parameter_server_enabled=True), ("homogeneousCluster",), ("algo-1",), ("algo-1",)),
+    (_grouped("algo-1"), (), (), ("algo-1", "algo-2", "algo-3")),
+    (_grouped("algo-3", parameter_server_enabled=True), ("train2",), ("algo-3",), ("algo-1", "algo-2", "algo-3")),
+    (_grouped("algo-3", ("train1",)), ("train1",), ("algo-1", "algo-2"), ("algo-1", "algo-2")),
+    (_grouped("algo-1", ("train2",)), ("train2",), ("algo-3",), ("algo-3",)),
+])
+def test_distribution_groups_and_the_parameter_server_hosts(cfg, groups, distribution_hosts, ps_hosts):
+    # The reference's rules for the variables; the parameter server follows only named groups.
+    assert cfg.distribution_groups == groups
+    assert cfg.distribution_hosts == distribution_hosts
+    assert cfg.ps_hosts == ps_hosts
+    assert cfg.master_hostname == (distribution_hosts or cfg.hosts)[0]

@@ -4,7 +4,7 @@ import inspect
 
 import pytest
 
-from mx_training_toolkit.legacy import OFFERED, MissingArgumentError, train_kwargs
+from mx_training_toolkit.legacy import OFFERED, OFFERED_FROM_ENV, MissingArgumentError, offered_arguments, train_kwargs
 
 OFFERED_VALUES = {name: "<%s>" % name for name in OFFERED}
 
@@ -59,3 +59,18 @@ def test_a_required_parameter_we_cannot_supply_is_named(params, missing, words):
 
 def test_offers_only_what_it_is_given():
     assert train_kwargs(signature("**kwargs"), {"model_dir": "/m"}) == {"model_dir": "/m"}
+
+
+def test_pipe_mode_channels_have_no_input_dir_and_every_hyperparameter_is_offered():
+    training_env = {key: "<%s>" % key for _, key in OFFERED_FROM_ENV}
+    training_env.update(
+        all_hyperparameters={"epochs": 2, "sagemaker_program": "t.py", "_ps_port": 8000},
+        input_data_config={"train": {"TrainingInputMode": "File"}, "stream": {"TrainingInputMode": "Pipe"},
+                           "eval": {}},
+        channel_input_dirs={"train": "/ml/input/data/train", "stream": "/ml/input/data/stream",
+                            "eval": "/ml/input/data/eval"})
+    offered = offered_arguments(training_env)
+    # As the original legacy container: a Pipe channel's data comes through FIFOs, not a directory.
+    assert offered["channel_input_dirs"] == {"train": "/ml/input/data/train", "eval": "/ml/input/data/eval"}
+    assert offered["hyperparameters"] == {"epochs": 2, "sagemaker_program": "t.py", "_ps_port": 8000}
+    assert training_env["channel_input_dirs"]["stream"] == "/ml/input/data/stream"  # SM_TRAINING_ENV keeps it

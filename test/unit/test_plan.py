@@ -2,7 +2,7 @@ import pytest
 
 from mx_training_toolkit import config
 from mx_training_toolkit.code import UserCode
-from mx_training_toolkit.plan import coordinator_port, plan_job, ps_env, uses_parameter_server
+from mx_training_toolkit.plan import coordinator_port, joins_parameter_server, plan_job, ps_env, uses_parameter_server
 from mx_training_toolkit.plan import ProcessSpec
 
 PY = "/usr/bin/python3"
@@ -90,3 +90,47 @@ def test_a_legacy_worker_records_its_status_and_reason_without_the_parameter_ser
     plan = plan_job(make_config(), {}, script(kind), {"algo-1": "127.0.0.1"}, PY, status_file="/tmp/st")
     assert plan.worker.status_file == ("/tmp/st" if records else None)
     assert plan.worker.env == ({"MX_TRAINING_STATUS_FILE": "/tmp/st"} if records else {})
+
+
+# ---- heterogeneous clusters: only the distribution groups' hosts form the parameter-server job ----
+
+GROUPS = (config.InstanceGroup("train1", "ml.c5.xlarge", ("algo-1", "algo-2")),
+          config.InstanceGroup("data", "ml.m5.large", ("algo-3",)))
+
+
+def grouped(current, distribution, legacy_ps=True):
+    return make_config(("algo-1", "algo-2", "algo-3"), current, parameter_server_enabled=legacy_ps, ps_port=9000,
+                       instance_groups=GROUPS, distribution_instance_groups=distribution,
+                       current_instance_group="data" if current == "algo-3" else "train1")
+
+
+@pytest.mark.parametrize("distribution,current,roles,root", [
+    (("train1",), "algo-1", ["scheduler", "server", "worker"], "10.0.0.1"),
+    (("train1",), "algo-2", ["server", "worker"], "10.0.0.1"),
+    (("train1",), "algo-3", ["worker"], None),  # its group trains on its own
+    (("data",), "algo-3", ["scheduler", "server", "worker"], "10.0.0.3"),  # the scheduler goes where the job is
+    (("data",), "algo-1", ["worker"], None),
+    (None, "algo-3", ["server", "worker"], "10.0.0.1"),  # no groups named: every host, as before
+])
+def test_the_distribution_groups_form_the_parameter_server_job(distribution, current, roles, root):
+    cfg = grouped(current, distribution)
+    plan = plan_job(cfg, {"A": "1"}, script(), ADDRESSES, PY, status_file="/tmp/st")
+    assert [s.role for s in plan.specs] == roles
+    assert plan.parameter_server is (root is not None)
+    n = str(len(cfg.ps_hosts))
+    for spec in plan.specs:
+        if root is None:
+            assert spec.env == {"A": "1"}  # no kvstore variable at all
+            assert spec.argv == (PY, "train.py", "--epochs", "2") and spec.status_file is None
+        else:
+            assert (spec.env["DMLC_PS_ROOT_URI"], spec.env["DMLC_NUM_SERVER"], spec.env["DMLC_NUM_WORKER"]) == (
+                root, n, n)
+
+
+def test_joins_parameter_server_per_host():
+    assert [joins_parameter_server(grouped(h, ("train1",)), False) for h in ("algo-1", "algo-2", "algo-3")] == [
+        True, True, False]
+    # A legacy script on several hosts uses the parameter server even without the switch.
+    assert [joins_parameter_server(grouped(h, ("train1",), legacy_ps=False), True)
+            for h in ("algo-1", "algo-3")] == [True, False]
+    assert not joins_parameter_server(grouped("algo-1", ("train1",), legacy_ps=False), False)

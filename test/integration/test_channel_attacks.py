@@ -1,0 +1,205 @@
+"""A stranger on the launchers' channel port, through real ``train`` launchers of a 2-host job:
+it can neither make the job succeed, nor end it, nor stall or crash the first host's launcher.
+Each test shows the job's real outcome and a bounded time."""
+
+import json
+import os
+import socket
+import threading
+import time
+
+from .test_host_channel import ADDRESSES, finish, two_host_jobs
+from .test_parameter_server import free_port, read
+
+SCRIPT = "import time\nprint('worker ran', flush=True)\ntime.sleep(2)\n"
+
+
+def cpu_seconds(pid):
+    with open("/proc/{}/stat".format(pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def connect(port, source="127.0.0.3", timeout=10.0):
+    """A connection to algo-1's channel from algo-2's address, once algo-1 listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket()
+        s.bind((source, 0))
+        try:
+            s.connect(("127.0.0.2", port + 1))
+            s.settimeout(5)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def read_line(sock):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def closed_by_peer(sock, timeout=10.0):
+    """Whether the other side closes ``sock`` within ``timeout`` (what it sent first is skipped)."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def run_job_after(tmp_path, attack):
+    """Start algo-1 alone, ``attack(port)`` while it waits for algo-2, then start the real algo-2.
+    -> (both exit statuses, seconds the whole job took, algo-1's pid)."""
+    port = free_port()
+    first, second = two_host_jobs(tmp_path, port, SCRIPT)
+    began = time.monotonic()
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    attack(port, p1.pid)
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    finish([p1, p2], timeout=60)
+    return (p1.returncode, p2.returncode), time.monotonic() - began
+
+
+def assert_the_job_really_succeeded(tmp_path, statuses, elapsed):
+    assert statuses == (0, 0)
+    assert elapsed < 30
+    for host in ("algo-1", "algo-2"):
+        assert read(str(tmp_path), host, "output", "failure") is None
+        assert os.path.exists(os.path.join(str(tmp_path), host, "output", "success"))
+
+
+def test_a_forged_hello_and_worker_done_do_not_make_the_job_succeed(tmp_path):
+    outcome = {}
+
+    def attack(port, _pid):
+        s = connect(port)
+        challenge = json.loads(read_line(s))
+        assert challenge["t"] == "challenge"
+        s.sendall(b'{"t":"hello","host":"algo-2","proof":"00"}\n{"t":"worker-done","host":"algo-2"}\n')
+        outcome["closed"] = closed_by_peer(s)
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert outcome["closed"]
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_the_old_attacks_without_a_proof_are_closed(tmp_path):
+    payloads = [
+        b'{"t":"hello","host":"algo-2"}\n{"t":"worker-done","host":"algo-2"}\n',  # hijack to success
+        b'{"t":"hello","host":"algo-2"}\n{"t":"failed","status":"x"}\n',  # crashed the serving thread
+        b'{"t":"hello","host":["algo-2"]}\n',  # unhashable host
+        b'{"t":"hello","host":"algo-2","proof":["x"]}\n',
+        b'[[[[[[[[[[' * 10000 + b'\n',  # deep nesting
+        b'\xff\xfe\n',
+    ]
+    closed = []
+
+    def attack(port, _pid):
+        for payload in payloads:
+            s = connect(port)
+            s.sendall(payload)
+            closed.append(closed_by_peer(s))
+            s.close()
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert closed == [True] * len(payloads)
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_an_endless_line_is_cut_off_and_costs_little(tmp_path):
+    outcome = {}
+
+    def attack(port, pid):
+        s = connect(port)
+        before = cpu_seconds(pid)
+        sent = 0
+        try:
+            while sent < 50 * 1024 * 1024:
+                s.sendall(b"x" * 65536)
+                sent += 65536
+        except OSError:
+            pass
+        outcome["sent"] = sent
+        outcome["cpu"] = cpu_seconds(pid) - before
+        s.close()
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert outcome["sent"] < 50 * 1024 * 1024  # the coordinator closed the connection
+    assert outcome["cpu"] < 1.0
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_a_hello_from_another_address_is_refused(tmp_path):
+    outcome = {}
+
+    def attack(port, _pid):
+        s = connect(port, source="127.0.0.1")  # not algo-2's address
+        json.loads(read_line(s))
+        s.sendall(b'{"t":"hello","host":"algo-2","proof":"00"}\n')
+        outcome["closed"] = closed_by_peer(s)
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert outcome["closed"]
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_500_connect_and_close_and_500_idle_connections_during_a_job(tmp_path):
+    port = free_port()
+    first, second = two_host_jobs(tmp_path, port, "import time\nprint('worker ran', flush=True)\ntime.sleep(4)\n")
+    began = time.monotonic()
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in (first, second)]
+    idle = []
+
+    def flood():
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.2", port + 1), timeout=5).close()
+            except OSError:
+                pass
+        for _ in range(500):
+            try:
+                idle.append(socket.create_connection(("127.0.0.2", port + 1), timeout=5))
+            except OSError:
+                pass
+
+    time.sleep(1.0)
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    finish(procs, timeout=60)
+    flooder.join(30)
+    for s in idle:
+        s.close()
+    assert [p.returncode for p in procs] == [0, 0]
+    assert time.monotonic() - began < 30
+    for host in ("algo-1", "algo-2"):
+        assert read(str(tmp_path), host, "output", "failure") is None
+
+
+def test_hosts_with_different_keys_are_refused_clearly(tmp_path):
+    port = free_port()
+    first, second = two_host_jobs(tmp_path, port, SCRIPT)
+    began = time.monotonic()
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="one",
+                     MX_TRAINING_HOST_WAIT_SECONDS="3")
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="two")
+    finish([p1, p2], timeout=60)
+    assert time.monotonic() - began < 30
+    assert (p1.returncode, p2.returncode) == (1, 5)
+    assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == (
+        "Connection between hosts failed: the launcher on algo-1 refused algo-2: a hello as algo-2 without this "
+        "job's proof (every host needs the same hyperparameters.json and MX_TRAINING_CHANNEL_SECRET)")
+    assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == (
+        "Job failed on algo-2: the launcher on algo-2 did not connect within 3 s")

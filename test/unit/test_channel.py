@@ -1,0 +1,68 @@
+"""The channel's pure parts: bounded message framing, defensive decoding, the job's proof."""
+
+import json
+
+import pytest
+
+from mx_training_toolkit.channel import MAX_MESSAGE, BadMessage, LineReader, _result, job_identity, job_secret, proof
+
+
+def feed_in_pieces(data, cut):
+    reader = LineReader()
+    return reader.feed(data[:cut]) + reader.feed(data[cut:])
+
+
+def test_messages_split_at_every_offset_come_out_whole():
+    data = b'{"t":"ping"}\n{"t":"worker-done","host":"algo-2"}\n'
+    for cut in range(len(data) + 1):
+        assert feed_in_pieces(data, cut) == [{"t": "ping"}, {"t": "worker-done", "host": "algo-2"}]
+
+
+@pytest.mark.parametrize("data,why", [
+    (b"[1]\n", "a message that is not a JSON object with a type"),
+    (b'{"t": 3}\n', "a message that is not a JSON object with a type"),
+    (b"\xff\xfe\n", "a message that is not JSON"),
+    (b"[" * 100000 + b"\n", "a message longer than 65536 bytes"),
+    (b"[" * 60000 + b"\n", "a message that is not JSON"),  # too deep for the parser: refused, not a crash
+])
+def test_bad_messages(data, why):
+    with pytest.raises(BadMessage) as e:
+        LineReader().feed(data)
+    assert str(e.value) == why
+
+
+def test_a_line_without_end_is_cut_off_at_the_limit_whatever_the_chunks():
+    reader = LineReader()
+    with pytest.raises(BadMessage):
+        for _ in range(MAX_MESSAGE // 1000 + 2):
+            reader.feed(b"x" * 1000)
+
+
+@pytest.mark.parametrize("message,expected", [
+    ({"t": "failed", "status": "x", "host": ["a"], "tail": "no", "role": 5, "signal": "9"},
+     ("launcher", "?", 1, (), "failed", 0, "")),
+    ({"t": "failed", "status": 256, "host": "algo-2", "role": "worker", "tail": [1, "x"], "note": "n"},
+     ("worker", "algo-2", 1, ("1", "x"), "n", 0, "")),
+    ({"t": "failed", "status": 137, "host": "algo-2", "role": "server", "signal": 9, "reason": "r"},
+     ("server", "algo-2", 137, (), "failed", 9, "r")),
+    ({"t": "failed", "status": True}, ("launcher", "?", 1, (), "failed", 0, "")),
+])
+def test_a_reported_failure_is_decoded_defensively(message, expected):
+    assert tuple(_result(message, "failed")) == expected
+
+
+def test_the_proof_binds_the_nonce_the_host_and_the_job():
+    secret = job_secret({"epochs": 3, "sagemaker_job_name": "j"}, {})
+    identity = job_identity("j", ["algo-1", "algo-2"], 8000)
+    given = proof(secret, "n1", "algo-2", identity)
+    assert given == proof(secret, "n1", "algo-2", identity)
+    assert given != proof(secret, "n2", "algo-2", identity)
+    assert given != proof(secret, "n1", "algo-3", identity)
+    assert given != proof(secret, "n1", "algo-2", job_identity("j", ["algo-1", "algo-2"], 8001))
+    assert given != proof(job_secret({"epochs": 4, "sagemaker_job_name": "j"}, {}), "n1", "algo-2", identity)
+
+
+def test_the_secret_comes_from_the_environment_when_given():
+    assert job_secret({"a": 1}, {"MX_TRAINING_CHANNEL_SECRET": "s"}) == job_secret({"b": 2},
+                                                                                  {"MX_TRAINING_CHANNEL_SECRET": "s"})
+    assert job_secret({"a": 1}, {}) == job_secret(json.loads('{"a": 1}'), {"MX_TRAINING_CHANNEL_SECRET": ""})
