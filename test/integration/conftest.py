@@ -136,3 +136,12 @@ def snapshot(directory):
             with open(p, "rb") as f:
                 out[os.path.relpath(p, directory)] = f.read()
     return out
+
+
+def pid_alive(pid):
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

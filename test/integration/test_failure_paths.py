@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from .conftest import pid_alive
 
 # A daemon that ignores SIGTERM, in a session of its own: only the launcher's SIGKILL ends it.
 DAEMON = ("import os, subprocess, sys\n"
@@ -17,19 +18,11 @@ DAEMON = ("import os, subprocess, sys\n"
           "print('script: leaving', flush=True)\n")
 
 
-def alive(pid):
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def wait_gone(pid, timeout=10.0):
     deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return not alive(pid)
+    return not pid_alive(pid)
 
 
 def first_line(job):
@@ -228,5 +221,5 @@ def _processes_under(root):
                     found.append(int(pid))
         except OSError:
             pass
-    return [p for p in found if alive(p)]
+    return [p for p in found if pid_alive(p)]
 

@@ -7,15 +7,7 @@ import time
 
 import pytest
 
-from .conftest import snapshot
-
-
-def _pid_alive(pid):
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from .conftest import pid_alive, snapshot
 
 
 def test_success_writes_success_file_and_streams_output(job):
@@ -146,7 +138,7 @@ def test_orphaned_grandchild_does_not_outlive_the_launcher(job):
     assert result.returncode == 0, result.stderr
     with open(job.path("output", "data", "grandchild.pid")) as f:
         pid = int(f.read())
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_grandchild_killed_when_the_launcher_is_stopped(job):
@@ -160,7 +152,7 @@ def test_grandchild_killed_when_the_launcher_is_stopped(job):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGINT
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_chatty_script_is_never_blocked(job):
@@ -244,7 +236,7 @@ def test_stop_does_not_wait_for_a_daemon_of_a_stubborn_script(job):
     _proc, elapsed = _sigterm_when_ready(job, b"started", grace="1")
     assert elapsed < 8
     with open(job.path("output", "data", "daemon.pid")) as f:
-        assert not _pid_alive(int(f.read()))
+        assert not pid_alive(int(f.read()))
 
 
 def test_a_model_path_that_is_a_file_is_a_clear_configuration_error(job):

@@ -5,21 +5,7 @@ import itertools
 import pytest
 
 from mx_training_toolkit import backoff
-
-
-class FakeClock:
-    """A clock that moves only when slept on, or when an attempt is said to take time."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from fakes import FakeClock
 
 
 @pytest.mark.parametrize("first, factor, cap, expected", [

@@ -7,16 +7,9 @@ from mx_training_toolkit import jobstate
 from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, JobPolicy, JobState
 from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult
 from mx_training_toolkit.plan import ProcessSpec
+from fakes import FakeClock
 
 GRACE = 3.0  # the parameter-server roles' time after every worker is done
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 class FakeProcesses:

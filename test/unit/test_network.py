@@ -2,19 +2,7 @@ import pytest
 
 from mx_training_toolkit.errors import ConfigError, HostResolutionError
 from mx_training_toolkit.network import parse_address_map, wait_for_hosts
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from fakes import FakeClock
 
 
 def resolver(table, appear_after=None):
