@@ -5,9 +5,9 @@ kvstore calls. So every launcher keeps a TCP connection to the launcher on the f
 coordinator). A failure anywhere, or a host that disappears, ends the job everywhere; and no
 host finishes before every worker of the job is done.
 
-Messages are JSON lines of at most ``MAX_MESSAGE`` bytes. The coordinator opens with
+Messages are JSON lines of at most ``messages.MAX_MESSAGE`` bytes. The coordinator opens with
 ``challenge`` (a random nonce); a host answers ``hello`` with its name and a proof (an HMAC of the
-nonce, its name and the job's identity, keyed with the job's secret, see ``job_secret``); then
+nonce, its name and the job's identity, keyed with the job's secret, see ``messages.job_secret``); then
 ``worker-done``, ``failed`` and ``ping`` go to the coordinator, and ``all-done``, ``abort`` and
 ``ping`` come back. A peer is accepted as host H only from H's address and with a valid proof.
 
@@ -26,9 +26,6 @@ host and status) or ``ALL_DONE``.
 """
 
 import errno
-import hashlib
-import hmac
-import json
 import os
 import selectors
 import socket
@@ -37,6 +34,8 @@ import time
 
 from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
+from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, proof, reported_result,
+                       verify)
 from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
 from .signals import start_thread
 
@@ -45,10 +44,8 @@ log = get_logger(__name__)
 PING_EVERY = 1.0
 SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is gone
 HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
-MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
 MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
 SEND_TIMEOUT = 5.0
-SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
 
 
@@ -65,86 +62,6 @@ def check_port_free(port, host):
                 port, host, e.strerror or e)) from e
     finally:
         probe.close()
-
-
-def job_secret(hyperparameters, environ):
-    """The key every host of the job derives alike and a stranger on the network never sees:
-    ``MX_TRAINING_CHANNEL_SECRET`` when set, else a hash of all the job's hyperparameters."""
-    given = environ.get(SECRET_ENV)
-    if given:
-        return hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
-    text = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(b"mx-training-toolkit channel\0" + text.encode("utf-8", "surrogateescape")).digest()
-
-
-def job_identity(job_name, hosts, ps_port):
-    """What a proof is bound to: this job, these hosts, this port."""
-    return json.dumps([job_name, list(hosts), ps_port], separators=(",", ":"))
-
-
-def proof(secret, nonce, host, identity):
-    return hmac.new(secret, "\0".join(("hello", nonce, host, identity)).encode(), hashlib.sha256).hexdigest()
-
-
-def encode(message):
-    return (json.dumps(message, separators=(",", ":")) + "\n").encode()
-
-
-class BadMessage(Exception):
-    """A message that is not a JSON object of the expected shape, or too long."""
-
-
-class LineReader:
-    """Splits received bytes into JSON-object messages, never holding more than ``MAX_MESSAGE``."""
-
-    def __init__(self):
-        self._parts = []
-        self._size = 0
-
-    def feed(self, data):
-        """-> the complete messages in ``data`` (dicts). Raises ``BadMessage``."""
-        messages = []
-        while data:
-            end = data.find(b"\n")
-            if end < 0:
-                self._size += len(data)
-                if self._size > MAX_MESSAGE:
-                    raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
-                self._parts.append(data)
-                return messages
-            line = b"".join(self._parts) + data[:end]
-            self._parts, self._size = [], 0
-            data = data[end + 1:]
-            if len(line) > MAX_MESSAGE:
-                raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
-            try:
-                message = json.loads(line)
-            except (ValueError, RecursionError):
-                raise BadMessage("a message that is not JSON") from None
-            if not isinstance(message, dict) or not isinstance(message.get("t"), str):
-                raise BadMessage("a message that is not a JSON object with a type")
-            messages.append(message)
-        return messages
-
-
-def _field(message, key, kind, default):
-    value = message.get(key, default)
-    return value if isinstance(value, kind) and not isinstance(value, bool) else default
-
-
-def _result(message, note):
-    """A failure another host reported -> its ``JobResult`` (fields of the wrong type get defaults)."""
-    tail = _field(message, "tail", list, [])
-    return JobResult(_field(message, "role", str, LAUNCHER)[:100], _field(message, "host", str, "?")[:300],
-                     _field(message, "status", int, 1) & 0xFF or 1, tuple(str(line)[:4000] for line in tail[-20:]),
-                     _field(message, "note", str, note)[:4000], _field(message, "signal", int, 0) & 0x7F,
-                     _field(message, "reason", str, "")[:4000])
-
-
-def _failure_message(result):
-    return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
-            "note": result.note, "tail": list(result.stderr_tail)[-20:], "signal": result.signal,
-            "reason": result.reason}
 
 
 def _internal(host, error):
@@ -295,7 +212,7 @@ class Coordinator:
         if self.addresses.get(claimed) not in (None, conn.address):
             self._drop(conn, "a hello as {} from {}, which is not {}'s address".format(claimed, conn.address, claimed))
             return False
-        if not hmac.compare_digest(given, proof(self._secret, conn.nonce, claimed, self._identity)):
+        if not verify(given, self._secret, conn.nonce, claimed, self._identity):
             self._drop(conn, "a hello as {} without this job's proof (every host needs the same hyperparameters.json "
                              "and {})".format(claimed, SECRET_ENV), tell=True)
             return False
@@ -322,7 +239,7 @@ class Coordinator:
         if kind == "worker-done":
             self._worker_done(conn.host)
         elif kind == "failed":
-            result = _result(message, "failed")
+            result = reported_result(message, "failed")
             self.fail(result._replace(host=conn.host) if result.host != conn.host else result)
         elif kind != "ping":
             log.warning("channel: ignoring a message of type %r from %s", kind[:40], conn.host)
@@ -398,7 +315,7 @@ class Coordinator:
         self._end(result, tell_self=result.host != self.host)
 
     def _end(self, result, tell_self):
-        message = _failure_message(result)
+        message = failure_message(result)
         message["t"] = "abort"
         with self._lock:
             if self._ended:
@@ -522,11 +439,11 @@ class Member:
                     self.post(Event(ALL_DONE))
                 elif kind == "abort":
                     self._ended = True
-                    self.post(Event(PEER_FAILED, result=_result(message, "failed")))
+                    self.post(Event(PEER_FAILED, result=reported_result(message, "failed")))
                     return
                 elif kind == "refused":
                     self._ended = True
-                    why = _field(message, "why", str, "")[:1000]
+                    why = field(message, "why", str, "")[:1000]
                     self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
                         "the launcher on {} refused {}: {}".format(self._coordinator, self.host, why)))))
                     return
@@ -547,7 +464,7 @@ class Member:
         if self._ended:
             return
         self._ended = True
-        _send(self._sock, self._lock, _failure_message(result))
+        _send(self._sock, self._lock, failure_message(result))
 
     def close(self):
         self._ended = True

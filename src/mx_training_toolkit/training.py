@@ -102,12 +102,12 @@ class _Job:
         if len(cfg.hosts) == 1:
             return {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
-        from . import channel  # only multi-host jobs need sockets
+        from . import channel, messages  # only multi-host jobs need sockets
 
         port = plan.coordinator_port(cfg)
         first = cfg.hosts[0]
-        secret = channel.job_secret(cfg.hyperparameters, self.environ)
-        identity = channel.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
+        secret = messages.job_secret(cfg.hyperparameters, self.environ)
+        identity = messages.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
         if cfg.is_first_host:
             bind = addresses[first] if settings.address_map else ""
             self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, port,

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from mx_training_toolkit.channel import MAX_MESSAGE, BadMessage, LineReader, _result, job_identity, job_secret, proof
+from mx_training_toolkit.messages import (MAX_MESSAGE, BadMessage, LineReader, job_identity, job_secret, proof,
+                                          reported_result)
 
 
 def feed_in_pieces(data, cut):
@@ -48,7 +49,7 @@ def test_a_line_without_end_is_cut_off_at_the_limit_whatever_the_chunks():
     ({"t": "failed", "status": True}, ("launcher", "?", 1, (), "failed", 0, "")),
 ])
 def test_a_reported_failure_is_decoded_defensively(message, expected):
-    assert tuple(_result(message, "failed")) == expected
+    assert tuple(reported_result(message, "failed")) == expected
 
 
 def test_the_proof_binds_the_nonce_the_host_and_the_job():

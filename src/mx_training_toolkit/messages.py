@@ -1,0 +1,98 @@
+"""The launchers' channel, on the wire: message framing and decoding, and the proof a host gives.
+
+Pure: everything here is table-tested without sockets.
+"""
+
+import hashlib
+import hmac
+import json
+
+from .outcome import LAUNCHER, JobResult
+
+MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
+SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"
+
+
+def job_secret(hyperparameters, environ):
+    """The key every host of the job derives alike and a stranger on the network never sees:
+    ``MX_TRAINING_CHANNEL_SECRET`` when set, else a hash of all the job's hyperparameters."""
+    given = environ.get(SECRET_ENV)
+    if given:
+        return hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+    text = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(b"mx-training-toolkit channel\0" + text.encode("utf-8", "surrogateescape")).digest()
+
+
+def job_identity(job_name, hosts, ps_port):
+    """What a proof is bound to: this job, these hosts, this port."""
+    return json.dumps([job_name, list(hosts), ps_port], separators=(",", ":"))
+
+
+def proof(secret, nonce, host, identity):
+    return hmac.new(secret, "\0".join(("hello", nonce, host, identity)).encode(), hashlib.sha256).hexdigest()
+
+
+def verify(given, secret, nonce, host, identity):
+    """Whether ``given`` is the proof ``host`` should give (compared in constant time)."""
+    return hmac.compare_digest(given, proof(secret, nonce, host, identity))
+
+
+def encode(message):
+    return (json.dumps(message, separators=(",", ":")) + "\n").encode()
+
+
+class BadMessage(Exception):
+    """A message that is not a JSON object of the expected shape, or too long."""
+
+
+class LineReader:
+    """Splits received bytes into JSON-object messages, never holding more than ``MAX_MESSAGE``."""
+
+    def __init__(self):
+        self._parts = []
+        self._size = 0
+
+    def feed(self, data):
+        """-> the complete messages in ``data`` (dicts). Raises ``BadMessage``."""
+        messages = []
+        while data:
+            end = data.find(b"\n")
+            if end < 0:
+                self._size += len(data)
+                if self._size > MAX_MESSAGE:
+                    raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
+                self._parts.append(data)
+                return messages
+            line = b"".join(self._parts) + data[:end]
+            self._parts, self._size = [], 0
+            data = data[end + 1:]
+            if len(line) > MAX_MESSAGE:
+                raise BadMessage("a message longer than {} bytes".format(MAX_MESSAGE))
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                raise BadMessage("a message that is not JSON") from None
+            if not isinstance(message, dict) or not isinstance(message.get("t"), str):
+                raise BadMessage("a message that is not a JSON object with a type")
+            messages.append(message)
+        return messages
+
+
+def field(message, key, kind, default):
+    value = message.get(key, default)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+
+def reported_result(message, note):
+    """A failure another host reported -> its ``JobResult`` (fields of the wrong type get defaults)."""
+    tail = field(message, "tail", list, [])
+    return JobResult(field(message, "role", str, LAUNCHER)[:100], field(message, "host", str, "?")[:300],
+                     field(message, "status", int, 1) & 0xFF or 1, tuple(str(line)[:4000] for line in tail[-20:]),
+                     field(message, "note", str, note)[:4000], field(message, "signal", int, 0) & 0x7F,
+                     field(message, "reason", str, "")[:4000])
+
+
+def failure_message(result):
+    return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
+            "note": result.note, "tail": list(result.stderr_tail)[-20:], "signal": result.signal,
+            "reason": result.reason}
