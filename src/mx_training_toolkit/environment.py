@@ -3,14 +3,27 @@
 import json
 import math
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from . import hyperparameters as hp
 from .config import JobConfig
+from .errors import ConfigError
+from .log import get_logger
+from .masking import mask_secrets
+
+log = get_logger(__name__)
 
 FRAMEWORK_MODULE = "mx_training_toolkit.training:main"
-SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential")
-MASK = "********"
+# Linux's limits on what a new process gets (fs/exec.c): one argument or environment string may
+# hold MAX_ARG_STRLEN bytes with its closing NUL; all of them together, with a pointer each, a
+# quarter of the stack size limit, at least MAX_ARG_STRLEN and at most ARG_SPACE_CAP.
+MAX_ARG_STRLEN = 131072
+ARG_SPACE_CAP = 6 * 1024 * 1024
+ARG_SPACE_RESERVE = 16384  # kept for what is added later (ps-lite's variables, the runner's argv, ...)
+POINTER = 8
+# The variables that only repeat the hyperparameters: a script can do without them (it gets its
+# arguments and can read hyperparameters.json), so they are the ones left out when space is short.
+HP_COPIES = ("SM_TRAINING_ENV", "SM_HPS", "SM_USER_ARGS")
 
 
 class TrainingEnv(NamedTuple):
@@ -20,6 +33,7 @@ class TrainingEnv(NamedTuple):
     config: JobConfig
     num_gpus: int = 0  # GPUs this job may use (CUDA_VISIBLE_DEVICES honoured)
     num_cpus: int = 1  # CPUs this process may use (affinity, cgroup quota)
+    arg_room: Optional[int] = None  # bytes the SM_* variables and the arguments may take (None: unchecked)
 
     def user_args(self):
         """The user hyperparameters rendered as command-line arguments (docs/contract.md section 2)."""
@@ -132,10 +146,47 @@ class TrainingEnv(NamedTuple):
             flat["hp_" + name] = value
         out = {"SM_" + key.upper(): _env_value(value) for key, value in flat.items()}
         out["PYTHONPATH"] = p.code_dir
-        return out
+        return self._fit(out)
+
+    def _fit(self, env_vars):
+        """``env_vars`` less what cannot be given to a process: each variable over Linux's limit
+        for one string, then, while the variables and the arguments together would not fit in
+        ``arg_room``, the largest copies of the hyperparameters. One warning line for each."""
+        sizes = {name: _size(name + "=" + value) for name, value in env_vars.items()}
+        kept = dict(env_vars)
+        for name in sorted(kept):
+            if sizes[name] > MAX_ARG_STRLEN:
+                del kept[name]
+                log.warning("environment: %s left out: %d bytes, over Linux's limit of %d for one variable%s",
+                            name, sizes[name], MAX_ARG_STRLEN, _READ_INSTEAD)
+        if self.arg_room is None:
+            return kept
+        sizes = {name: size + POINTER for name, size in sizes.items()}
+        total = sum(sizes[name] for name in kept) + _args_size(self.user_args())
+        copies = [n for n in kept if n in HP_COPIES or n.startswith("SM_HP_")]
+        for name in sorted(copies, key=lambda n: (-sizes[n], n)):
+            if total <= self.arg_room:
+                break
+            del kept[name]
+            log.warning("environment: %s left out: with it, the arguments and variables take %d bytes, over the %d "
+                        "this host allows (a quarter of the stack size limit, less the inherited environment)%s",
+                        name, total, self.arg_room, _READ_INSTEAD)
+            total -= sizes[name]
+        return kept
 
     def log_summary(self):
-        """The resolved environment as one JSON text, with secret-looking hyperparameters masked."""
+        """The essentials of the environment in one line, for the INFO log: hosts, channels, GPUs
+        and CPUs, the entry point (no hyperparameter values)."""
+        c = self.config
+        return "{} of {} host{} ({}); channels: {}; {} GPU{}, {} CPU{}; entry point {}; {} hyperparameter{} " \
+               "(the whole environment is logged at level 10)".format(
+                   c.current_host, len(c.hosts), _s(c.hosts), _names(c.hosts), _names(c.channels) or "none",
+                   self.num_gpus, _s(self.num_gpus), self.num_cpus, _s(self.num_cpus), c.user_entry_point,
+                   len(c.user_hyperparameters), _s(c.user_hyperparameters))
+
+    def log_details(self):
+        """The whole resolved environment as one JSON text (SM_TRAINING_ENV's content), with the
+        values of secret-looking hyperparameters, at any depth, masked."""
         env = self.training_env()
         env["hyperparameters"] = mask_secrets(env["hyperparameters"])
         env["all_hyperparameters"] = mask_secrets(env["all_hyperparameters"])
@@ -143,17 +194,58 @@ class TrainingEnv(NamedTuple):
         return json.dumps(env, sort_keys=True)
 
 
+_READ_INSTEAD = "; the script still gets its arguments and can read input/config/hyperparameters.json"
+
+
+def _s(count):
+    return "" if (count if isinstance(count, int) else len(count)) == 1 else "s"
+
+
+def _names(items, limit=8):
+    items = list(items)
+    more = " and {} more".format(len(items) - limit) if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def _env_value(value):
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def looks_secret(name):
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+def _size(text):
+    """The bytes of one argument or NAME=VALUE string as the kernel counts them: its closing NUL too."""
+    return len(os.fsencode(text)) + 1
 
 
-def mask_secrets(hyperparameters):
-    return {k: (MASK if looks_secret(k) else v) for k, v in hyperparameters.items()}
+def _args_size(args):
+    """What ``args`` take of a new process's space for arguments and environment: each string and its pointer."""
+    return sum(_size(a) + POINTER for a in args)
+
+
+def check_arguments(user_hyperparameters, arg_room=None):
+    """Raise ``ConfigError`` when the hyperparameters cannot be given to the script as arguments:
+    one of them over Linux's limit for one argument (named), or all of them over ``arg_room``."""
+    for name in sorted(user_hyperparameters):
+        size = max(_size(a) for a in hp.to_cmd_args({name: user_hyperparameters[name]}))
+        if size > MAX_ARG_STRLEN:
+            raise ConfigError("hyperparameters.json: field {!r} is {} bytes as a command-line argument, over Linux's "
+                              "limit of {} for one argument (its closing NUL included); pass such data in a channel "
+                              "or a file with the code instead".format(name, size, MAX_ARG_STRLEN))
+    size = _args_size(hp.to_cmd_args(user_hyperparameters))
+    if arg_room is not None and size > arg_room:
+        raise ConfigError("hyperparameters.json: the user hyperparameters make {} bytes of command-line arguments, "
+                          "over the {} this host allows (a quarter of the stack size limit, less the inherited "
+                          "environment); pass such data in a channel or a file with the code instead"
+                          .format(size, arg_room))
+
+
+def arg_room(environ, stack_limit):
+    """Bytes that the SM_* variables and the script's arguments may take in a new process on this
+    host: Linux's space for arguments and environment (``stack_limit`` / 4, from 128 KiB to
+    6 MiB; a negative ``stack_limit`` is unlimited), less ``environ`` (what every process of the
+    job inherits) and ``ARG_SPACE_RESERVE``."""
+    space = ARG_SPACE_CAP if stack_limit < 0 else min(max(stack_limit // 4, MAX_ARG_STRLEN), ARG_SPACE_CAP)
+    inherited = _args_size(name + "=" + value for name, value in environ.items())
+    return space - inherited - ARG_SPACE_RESERVE
 
 
 def with_pythonpath(env_vars, inherited):
@@ -240,7 +332,18 @@ def usable_cpus():
     )
 
 
+def _stack_limit():
+    import resource  # only the launcher needs it, once
+
+    limit = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return -1 if limit == resource.RLIM_INFINITY else limit
+
+
 def build(config, environ):
-    """Build the training environment once: config plus this host's GPU and CPU counts."""
+    """Build the training environment once: config plus this host's GPU and CPU counts and the
+    room for the SM_* variables. Raises ``ConfigError`` when the hyperparameters cannot be
+    passed to the script as arguments (``check_arguments``)."""
+    room = arg_room(environ, _stack_limit())
+    check_arguments(config.user_hyperparameters, room)
     gpus = count_gpus(environ.get("CUDA_VISIBLE_DEVICES"), physical_gpus())
-    return TrainingEnv(config=config, num_gpus=gpus, num_cpus=usable_cpus())
+    return TrainingEnv(config=config, num_gpus=gpus, num_cpus=usable_cpus(), arg_room=room)

@@ -1,11 +1,14 @@
 """The success and failure files (docs/contract.md sections 1 and 6). Exactly one place writes them.
 
 Both are written without following links: a script that replaced ``output/success`` with a
-symlink must not get another file truncated through it.
+symlink must not get another file truncated through it. The failure file's text is the
+launcher's own, so the job's secret hyperparameter values are masked in it (``masking.mask``),
+its copy of the failed process's stderr included.
 """
 
 import os
 
+from . import masking
 from .log import get_logger
 from .outcome import failure_text
 
@@ -59,7 +62,8 @@ def write_outcome(paths, outcome):
         return
     _remove(paths.success_file, "written by the job, which failed")
     try:
-        if not _create(paths.failure_file, failure_text(outcome.step, outcome.message, outcome.detail)):
+        text = masking.mask(failure_text(outcome.step, outcome.message, outcome.detail))
+        if not _create(paths.failure_file, text):
             log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
     except OSError as e:
         log.error("failure: cannot write %s: %s", paths.failure_file, e)

@@ -1,4 +1,5 @@
-"""The launcher's log: one line per message on stderr, ``TIME LEVEL NAME: MESSAGE``.
+"""The launcher's log: one line per message on stderr, ``TIME LEVEL NAME: MESSAGE``, with the
+job's secret hyperparameter values masked (``masking.mask``) in every message.
 
 Not the ``logging`` package: importing it (with ``re``, ``traceback`` and friends) costs about a
 tenth of the launcher's start-up budget, and the launcher needs only levelled lines.
@@ -6,6 +7,8 @@ tenth of the launcher's start-up budget, and the launcher needs only levelled li
 
 import sys
 import time
+
+from . import masking
 
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 _NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR", CRITICAL: "CRITICAL"}
@@ -15,6 +18,19 @@ _state = {"level": INFO, "stream": None}
 def set_level(level):
     """Show messages at ``level`` and above (a Python logging level number)."""
     _state["level"] = level
+
+
+def enabled(level):
+    """Whether a message at ``level`` is shown (to skip building one that is not)."""
+    return level >= _state["level"]
+
+
+def shorten(text, limit=200):
+    """``text``, or for a longer one its first ``limit`` characters and how many more there were:
+    a log line stays readable when a hyperparameter is kilobytes long."""
+    if len(text) <= limit:
+        return text
+    return "{}...[{} more characters]".format(text[:limit], len(text) - limit)
 
 
 def set_stream(stream):
@@ -39,6 +55,7 @@ class Logger:
             return
         if args:
             message = message % args
+        message = masking.mask(message)
         stream = _state["stream"] or sys.stderr
         try:
             stream.write(format_line(self.name, level, message, time.time()))

@@ -3,9 +3,9 @@
 import os
 import sys
 
-from . import code, config, environment, failure, jobstate, network, outcome, plan, settings as settings_mod
+from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
-from .log import get_logger, set_level
+from .log import DEBUG, enabled, get_logger, set_level, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, forwarded
 from .supervisor import Supervisor, become_subreaper
@@ -82,6 +82,7 @@ class _Job:
     def configure(self, settings):
         """Configuration and environment -> ``TrainingEnv``. Raises ``ConfigError``."""
         cfg = config.load(settings.base_dir, self.environ)
+        masking.use(masking.Masker(cfg.hyperparameters))  # from here on, every line we write is masked
         set_level(cfg.log_level)
         for path in (cfg.paths.model_dir, cfg.paths.output_data_dir, cfg.paths.output_intermediate_dir):
             try:
@@ -94,6 +95,8 @@ class _Job:
         self.supervisor.host = cfg.current_host
         self.supervisor.grace = settings.stop_grace
         log.info("environment: %s", env.log_summary())
+        if enabled(DEBUG):
+            log.debug("environment (all of it): %s", env.log_details())
         return env
 
     def connect_hosts(self, settings, cfg):
@@ -151,7 +154,8 @@ class _Job:
             check_port_free(cfg.ps_port, cfg.current_host)
         status_file = os.path.join(self.supervisor.scratch(), "worker-status") if ps or user_code.legacy else None
         launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file)
-        log.info("run: %s%s", " ".join(launch.worker.argv),
+        # Masked before it is shortened: a cut secret would no longer be found in the line.
+        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in launch.worker.argv),
                  " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
         self.log_waiting(cfg, user_code, addresses, launch)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)

@@ -175,12 +175,15 @@ def test_shell_entry_point_executed_directly(job):
 def test_secrets_are_masked_in_the_log(job):
     job.add_script("train.py", "import sys\nprint(sys.argv[1:])\n")
     job.entry("train.py", db_password="hunter2", api_token="t0k3n", epochs=1)
+    job.hyperparameters["sagemaker_container_log_level"] = "10"  # the whole environment too
     result = job.run()
     assert result.returncode == 0
-    log_lines = [line for line in result.stderr.splitlines() if "environment:" in line]
-    assert len(log_lines) == 1
-    assert "hunter2" not in log_lines[0] and "t0k3n" not in log_lines[0]
-    assert "********" in log_lines[0]
+    assert "hunter2" not in result.stderr and "t0k3n" not in result.stderr  # every line of the launcher's log
+    assert [line.split(" run: ", 1)[1].split(" ", 1)[1] for line in result.stderr.splitlines() if " run: " in line] == \
+        ["train.py --api_token ******** --db_password ******** --epochs 1"]
+    assert '"db_password": "********"' in result.stderr
+    # The script's own output is copied as it is.
+    assert "['--api_token', 't0k3n', '--db_password', 'hunter2', '--epochs', '1']" in result.stdout
 
 
 def test_model_dir_untouched_by_a_failing_job(job):

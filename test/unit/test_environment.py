@@ -1,8 +1,10 @@
+import io
 import json
 
 import pytest
 
-from mx_training_toolkit import config, environment
+from mx_training_toolkit import config, environment, log
+from mx_training_toolkit.errors import ConfigError
 
 
 @pytest.mark.parametrize("visible,physical,expected", [
@@ -67,12 +69,93 @@ def test_env_vars_formats(tmp_path):
     assert training["num_gpus"] == 2
 
 
-def test_log_summary_masks_secrets(tmp_path):
+def test_log_summary_is_one_short_line_without_hyperparameter_values(tmp_path):
+    cfg = _config(tmp_path, {"sagemaker_program": '"t.py"', "db_password": '"s3cr3t"', "epochs": "2"},
+                  {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]})
+    assert environment.TrainingEnv(cfg, 0, 8).log_summary() == (
+        "algo-2 of 2 hosts (algo-1, algo-2); channels: train; 0 GPUs, 8 CPUs; entry point t.py; "
+        "2 hyperparameters (the whole environment is logged at level 10)")
+
+
+def test_log_details_masks_secrets_at_any_depth(tmp_path):
     cfg = _config(tmp_path, {"sagemaker_program": '"t.py"', "aws_secret_access_key": '"s3cr3t"',
-                             "MyPassword": '"pw"', "epochs": "2"})
-    text = environment.TrainingEnv(cfg, 0, 1).log_summary()
-    assert "s3cr3t" not in text and '"pw"' not in text
+                             "MyPassword": '"pw"', "db": '{"passphrase": "open sesame", "host": "h"}', "epochs": "2"})
+    text = environment.TrainingEnv(cfg, 0, 1).log_details()
+    assert "s3cr3t" not in text and '"pw"' not in text and "sesame" not in text
+    details = json.loads(text)
+    assert details["hyperparameters"]["db"] == {"passphrase": "********", "host": "h"}
+    assert details["user_args"][:2] == ["--MyPassword", "********"]
     assert '"epochs": 2' in text
+
+
+@pytest.fixture
+def warnings():
+    out = io.StringIO()
+    log.set_stream(out)
+    yield out
+    log.set_stream(None)
+
+
+def _left_out(stream):
+    return [line.split(": ", 2)[2] for line in stream.getvalue().splitlines() if "left out" in line]
+
+
+def test_variables_over_the_limit_for_one_string_are_left_out(tmp_path, warnings):
+    cfg = _config(tmp_path, {"sagemaker_program": '"t.py"', "big": json.dumps("x" * 45000), "epochs": "2"})
+    out = environment.TrainingEnv(cfg, 0, 1).to_env_vars()
+    assert "SM_TRAINING_ENV" not in out  # hyperparameters, all_hyperparameters and user_args: 135 KB
+    assert json.loads(out["SM_HPS"])["big"] == "x" * 45000 and out["SM_HP_BIG"] == "x" * 45000
+    size = len("SM_TRAINING_ENV=") + len(json.dumps(environment.TrainingEnv(cfg, 0, 1).training_env(),
+                                                    sort_keys=True, separators=(",", ":"))) + 1
+    assert _left_out(warnings) == [
+        "SM_TRAINING_ENV left out: {} bytes, over Linux's limit of 131072 for one variable; the script still gets "
+        "its arguments and can read input/config/hyperparameters.json".format(size)]
+
+
+def test_the_largest_copies_of_the_hyperparameters_go_first_when_the_total_is_short(tmp_path, warnings):
+    cfg = _config(tmp_path, {"sagemaker_program": '"t.py"', "a": json.dumps("a" * 20000), "b": json.dumps("b" * 15000),
+                             "c": '"c"'})
+    everything = environment.TrainingEnv(cfg, 0, 1).to_env_vars()
+    size = sum(len(k) + len(v) + 2 + 8 for k, v in everything.items()) + sum(
+        len(a) + 1 + 8 for a in ["--a", "a" * 20000, "--b", "b" * 15000, "--c", "c"])
+    assert environment.TrainingEnv(cfg, 0, 1, arg_room=size).to_env_vars() == everything
+    # 60 KB short: SM_TRAINING_ENV (105 KB), the largest, is enough.
+    out = environment.TrainingEnv(cfg, 0, 1, arg_room=size - 60000).to_env_vars()
+    assert set(everything) - set(out) == {"SM_TRAINING_ENV"}
+    # 150 KB short: SM_TRAINING_ENV, then SM_USER_ARGS and SM_HPS (35 KB each).
+    warnings.seek(0)
+    warnings.truncate()
+    out = environment.TrainingEnv(cfg, 0, 1, arg_room=size - 150000).to_env_vars()
+    assert set(everything) - set(out) == {"SM_TRAINING_ENV", "SM_USER_ARGS", "SM_HPS"}
+    assert [line.split()[0] for line in _left_out(warnings)] == ["SM_TRAINING_ENV", "SM_USER_ARGS", "SM_HPS"]
+    assert out["SM_HP_A"] == "a" * 20000 and out["SM_HP_C"] == "c"
+
+
+def test_arg_room_is_a_quarter_of_the_stack_less_what_is_inherited():
+    inherited = {"PATH": "/usr/bin", "HOME": "/root"}
+    taken = len("PATH=/usr/bin") + 1 + 8 + len("HOME=/root") + 1 + 8 + environment.ARG_SPACE_RESERVE
+    assert environment.arg_room(inherited, 8 * 1024 * 1024) == 2 * 1024 * 1024 - taken
+    assert environment.arg_room(inherited, 64 * 1024) == 128 * 1024 - taken  # never below 128 KiB
+    assert environment.arg_room(inherited, -1) == 6 * 1024 * 1024 - taken  # unlimited: 3/4 of 8 MiB
+
+
+def test_an_argument_over_the_limit_for_one_string_is_a_configuration_error():
+    environment.check_arguments({"fits": "x" * 131060, "b": "y"})
+    with pytest.raises(ConfigError) as e:
+        environment.check_arguments({"fits": "x" * 131060, "huge": "y" * 131072})
+    assert str(e.value) == ("hyperparameters.json: field 'huge' is 131073 bytes as a command-line argument, over "
+                            "Linux's limit of 131072 for one argument (its closing NUL included); pass such data in "
+                            "a channel or a file with the code instead")
+
+
+def test_arguments_over_the_room_are_a_configuration_error():
+    hps = {"h{}".format(i): "x" * 2500 for i in range(100)}
+    environment.check_arguments(hps, arg_room=300000)
+    with pytest.raises(ConfigError) as e:
+        environment.check_arguments(hps, arg_room=200000)
+    assert str(e.value) == ("hyperparameters.json: the user hyperparameters make 252290 bytes of command-line "
+                            "arguments, over the 200000 this host allows (a quarter of the stack size limit, less "
+                            "the inherited environment); pass such data in a channel or a file with the code instead")
 
 
 def test_with_pythonpath_keeps_image_path_after_code():
@@ -88,6 +171,6 @@ def test_training_env_from_a_config_built_in_one_line():
     out = env.to_env_vars()
     assert out["SM_HOSTS"] == '["algo-1","algo-2"]' and out["SM_CURRENT_HOST"] == "algo-2"
     assert out["SM_USER_ARGS"] == '["--epochs","3"]' and out["SM_MODEL_DIR"] == "/tmp/x/model"
-    assert environment.TrainingEnv._fields == ("config", "num_gpus", "num_cpus")
+    assert environment.TrainingEnv._fields == ("config", "num_gpus", "num_cpus", "arg_room")
     with pytest.raises(AttributeError):
         env.num_gpus = 2

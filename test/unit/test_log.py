@@ -44,3 +44,32 @@ def test_arguments_and_exception(stream):
     assert "INFO t: 50% of it" in text
     assert "ERROR t: failed at step\nTraceback (most recent call last)" in text
     assert "ValueError: bad" in text
+
+
+def test_every_line_is_masked_once_a_masker_is_in_use(stream):
+    from mx_training_toolkit import masking
+
+    logger = log.get_logger("t")
+    masking.use(masking.Masker({"db_password": "hunter2"}))
+    try:
+        logger.info("run: train.py --db_password %s", "hunter2")
+        logger.error("failed:\n%s", "error: unrecognized arguments: --db_password hunter2")
+    finally:
+        masking.use(None)
+    text = stream.getvalue()
+    assert "hunter2" not in text
+    assert "INFO t: run: train.py --db_password ********\n" in text
+    assert "error: unrecognized arguments: --db_password ********\n" in text
+
+
+def test_enabled_follows_the_level():
+    log.set_level(log.INFO)
+    assert log.enabled(log.INFO) and not log.enabled(log.DEBUG)
+    log.set_level(log.DEBUG)
+    assert log.enabled(log.DEBUG)
+    log.set_level(log.INFO)
+
+
+def test_shorten_keeps_short_texts_and_says_how_much_was_cut():
+    assert log.shorten("x" * 200) == "x" * 200
+    assert log.shorten("x" * 45000) == "x" * 200 + "...[44800 more characters]"
