@@ -110,22 +110,41 @@ class UserCode(NamedTuple):
 
     def argv(self, python=sys.executable, record_status=False):
         """The worker's argv. ``record_status`` runs Python code through our runner, which
-        records the real exit status (MXNet's distributed shutdown replaces it with 0)."""
+        records the real exit status (MXNet's distributed shutdown replaces it with 0). Our
+        runners start from ``runner_bootstrap``, never ``-m``: see there why."""
         if self.kind == "legacy":
-            return (python, "-m", LEGACY_RUNNER)
+            return (python, "-c", runner_bootstrap(LEGACY_RUNNER))
         if self.kind == "executable":
             return (os.path.join(".", self.target),) + self.args
         # A file name such as "-c.py" would be read as an option: pass it as a path.
         script = self.target if not self.target.startswith("-") else os.path.join(".", self.target)
         if record_status:
             lead = ("--module", self.target) if self.kind == "module" else (script,)
-            return (python, "-m", SCRIPT_RUNNER) + lead + self.args
+            return (python, "-c", runner_bootstrap(SCRIPT_RUNNER)) + lead + self.args
         lead = ("-m", self.target) if self.kind == "module" else (script,)
         return (python,) + lead + self.args
 
 
 LEGACY_RUNNER = "mx_training_toolkit.legacy"
 SCRIPT_RUNNER = "mx_training_toolkit.runner"
+# The installed package, found from this file: the runners must be this package's own.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def runner_bootstrap(runner, package_dir=PACKAGE_DIR):
+    """Python code for ``python -c`` -> a one-line string that imports ``runner`` (a module of this
+    package) from ``package_dir`` and calls its ``main()``; the arguments after it are the runner's.
+
+    Why not ``python -m``: the worker runs in ``code/`` with ``code/`` first on PYTHONPATH, so a
+    user file ``code/mx_training_toolkit.py`` would be imported in place of this package. The
+    package is loaded from its own directory instead, and ``sys.path`` is left as ``-m`` leaves it
+    (the working directory first, as an absolute path), so the user's code imports as before."""
+    init = os.path.join(package_dir, "__init__.py")
+    return ("import importlib.util as u, os, sys; sys.path[0] = sys.path[0] or os.getcwd(); "
+            "s = u.spec_from_file_location({package!r}, {init!r}); p = u.module_from_spec(s); "
+            "sys.modules[s.name] = p; s.loader.exec_module(p); "
+            "import importlib; importlib.import_module({runner!r}).main()"
+            .format(package=runner.partition(".")[0], init=init, runner=runner))
 
 
 def describe(config, user_args):

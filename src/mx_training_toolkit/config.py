@@ -6,6 +6,8 @@ the way the platform does, for local runs and tests.
 
 import json
 import os
+import posixpath
+import stat
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
@@ -30,6 +32,11 @@ DISTRIBUTION_SWITCHES = ("sagemaker_mpi_enabled", "sagemaker_parameter_server_en
                          "sagemaker_distributed_dataparallel_enabled", "sagemaker_pytorch_ddp_enabled",
                          "sagemaker_pytorch_xla_multi_worker_enabled", "sagemaker_multi_worker_mirrored_strategy_enabled",
                          "sagemaker_torch_distributed_enabled")
+
+# The deepest nesting a field of a config file (a hyperparameter value included) may have. Real
+# configurations nest a few levels; Python's recursion limit (1000 frames) is the hard bound that
+# encoding SM_TRAINING_ENV, in the launcher or in the script, must stay well below.
+MAX_DEPTH = 100
 
 EMPTY = MappingProxyType({})  # a default for mapping fields: one instance shared by every record, so read-only
 
@@ -190,15 +197,26 @@ class JobConfig(NamedTuple):
 
 
 def _read_json(path, what, default):
-    """Read one JSON object file; a missing file gives ``default``."""
+    """Read one JSON object file; a missing file gives ``default``. Only a regular file (or a link
+    to one) is read: anything else is a ``ConfigError`` naming the file."""
     name = os.path.basename(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         return default
     except OSError as e:
         raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end; a directory has no text
+            raise ConfigError("{}: cannot read the file (it is {}, not a regular file)".format(name, _kind(mode)))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
+    finally:
+        os.close(fd)
     try:
         data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Windows editors) is harmless
     except UnicodeDecodeError as e:
@@ -212,32 +230,54 @@ def _read_json(path, what, default):
     return data
 
 
-def _bad_text(value):
-    """Why ``value`` (any JSON value) holds a string no argv, environment or file can carry, else None."""
-    stack = [value]
+def _kind(mode):
+    """What a file that is not a regular one is, in words."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((words for test, words in kinds if test(mode)), "a special file")
+
+
+def _problem(value):
+    """Why ``value`` (any JSON value) cannot be passed on, in words ("contains ...", "is nested
+    ..."), else None: a string no argv, environment or file can carry, or nesting deeper than
+    MAX_DEPTH (encoding it for SM_* or printing it would exhaust Python's recursion limit)."""
+    stack = [(value, 0)]
     while stack:  # not recursive: JSON may nest as deep as the parser allows
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return "a NUL character (\\u0000)"
+                return "contains a NUL character (\\u0000)"
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                return "an unpaired surrogate (\\ud800-\\udfff)"
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+                return "contains an unpaired surrogate (\\ud800-\\udfff)"
+        elif isinstance(item, (dict, list)):
+            if depth == MAX_DEPTH:
+                return "is nested more than {} levels deep".format(MAX_DEPTH)
+            if isinstance(item, dict):
+                stack.extend((key, depth + 1) for key in item)
+                item = item.values()
+            stack.extend((child, depth + 1) for child in item)
     return None
 
 
-def _check_text(mapping, file):
-    """Refuse a top-level field whose name or value holds a NUL or an unpaired surrogate."""
+def _check_values(mapping, file):
+    """Refuse a top-level field whose name or value has a ``_problem``."""
     for key, value in mapping.items():
-        why = _bad_text(key) or _bad_text(value)
+        why = _problem(key) or _problem(value)
         if why:
-            raise ConfigError("{}: field {!r} contains {}".format(file, key, why))
+            raise ConfigError("{}: field {!r} {}".format(file, key, why))
+
+
+def _check_env_names(names, file, what, prefix):
+    """Refuse two ``names`` that become the same environment variable ``prefix + name.upper()``."""
+    seen = {}
+    for name in sorted(names):
+        variable = prefix + name.upper()
+        if variable in seen:
+            raise ConfigError("{}: {} {!r} and {!r} both become the environment variable {}; rename one"
+                              .format(file, what, seen[variable], name, variable))
+        seen[variable] = name
 
 
 def _int_field(value, file, key, minimum=None, maximum=None):
@@ -345,6 +385,7 @@ def _distribution_groups(value, groups):
 
 def _channels(input_data_config, paths):
     file = "inputdataconfig.json"
+    _check_env_names(input_data_config, file, "channels", "SM_CHANNEL_")
     for name, spec in input_data_config.items():
         if not name or "/" in name or "=" in name or name in (".", ".."):
             raise ConfigError("{}: {!r} is not a valid channel name".format(file, name))
@@ -375,16 +416,17 @@ def load(base_dir, environ):
     for key in raw_hps:
         if not key:
             raise ConfigError("{}: an empty hyperparameter name".format(file))
-    _check_text(resource, "resourceconfig.json")
-    _check_text(input_data, "inputdataconfig.json")
+    _check_values(resource, "resourceconfig.json")
+    _check_values(input_data, "inputdataconfig.json")
 
     decoded = hp.decode(raw_hps)
-    _check_text(decoded, file)
+    _check_values(decoded, file)
     user, reserved = hp.split(decoded)
     for key in user:
         if "=" in key:  # it becomes the environment variable SM_HP_<KEY>
             raise ConfigError("{}: hyperparameter name {!r} contains '=', which no environment variable name "
                               "may".format(file, key))
+    _check_env_names(user, file, "hyperparameters", "SM_HP_")
 
     entry_point = reserved.get("sagemaker_program", environ.get(PROGRAM_ENV))
     if entry_point is None:
@@ -397,6 +439,9 @@ def load(base_dir, environ):
         raise ConfigError(
             "{}: field 'sagemaker_program' must name a file inside the code, got {!r}".format(file, entry_point)
         )
+    # One spelling of the entry point for everything that uses it: "./t.py" would give legacy mode
+    # the module name "./t", and "a//t.py" the package module "a..t".
+    entry_point = posixpath.normpath(entry_point)
     submit = reserved.get("sagemaker_submit_directory", environ.get(SUBMIT_DIR_ENV))
     if submit is not None and (not isinstance(submit, str) or not submit):
         raise ConfigError("{}: field 'sagemaker_submit_directory' must be a path or URL, got {!r}".format(file, submit))
@@ -453,8 +498,10 @@ def load(base_dir, environ):
 
 
 def base_dir_from(environ):
-    """The job's base directory: $SAGEMAKER_BASE_DIR unless unset or empty, else /opt/ml."""
-    return environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR
+    """The job's base directory, an absolute path: $SAGEMAKER_BASE_DIR unless unset or empty, else
+    /opt/ml. Absolute because the user's code runs in ``code/``, where a relative SM_* path would
+    name another place."""
+    return os.path.abspath(environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
 
 
 def group_resource_config(current_host, groups, network_interface_name="eth0", instance_type="local"):

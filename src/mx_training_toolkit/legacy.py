@@ -1,4 +1,5 @@
-"""Legacy mode, child side: ``python -m mx_training_toolkit.legacy``.
+"""Legacy mode, child side: ``python -m mx_training_toolkit.legacy`` (the launcher starts it through
+``code.runner_bootstrap``, which calls ``main()``).
 
 Run by the launcher with the code directory as working directory and ``SM_TRAINING_ENV``
 and ``SM_MODULE_NAME`` set. It imports the user's module (never as ``__main__``), calls its
@@ -126,6 +127,7 @@ def run(environ):
         raise LegacyError("%s is not set" % ENV_MODULE_NAME, show_traceback=False)
     offered = offered_arguments(training_env)
     script = training_env.get("user_entry_point") or module_name + ".py"
+    module_name = module_name.replace("/", ".")  # SM_MODULE_NAME of sub/t.py is sub/t: the module is sub.t
 
     code_dir = os.getcwd()
     if sys.path[:1] != [code_dir]:
@@ -229,7 +231,7 @@ def _is_ours(filename):
     return filename == __file__ or "importlib" in filename
 
 
-def main(environ=None):
+def run_and_report(environ=None):
     """Run legacy mode -> ``(status, reason)``: the exit status (this is the one place that
     decides it) and the one-line reason for a failure ("" when there is none to give)."""
     try:
@@ -248,7 +250,13 @@ def main(environ=None):
     return 0, ""
 
 
+def main():
+    """The runner's command: run legacy mode, record the status and reason, exit with the status."""
+    sys.argv[:1] = [os.path.abspath(__file__)]  # what the script sees, as under ``python -m``, not "-c"
+    status, reason = run_and_report()
+    record_status(status, reason=reason)  # MXNet's distributed shutdown would replace the status with 0
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    _status, _reason = main()
-    record_status(_status, reason=_reason)  # MXNet's distributed shutdown would replace the status with 0
-    sys.exit(_status)
+    main()

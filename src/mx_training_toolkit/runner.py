@@ -10,6 +10,8 @@ it does not). It is written whole or not at all (a temporary file renamed over i
 
     python -m mx_training_toolkit.runner SCRIPT.py [ARGS...]
     python -m mx_training_toolkit.runner --module MODULE [ARGS...]
+
+(The launcher starts it through ``code.runner_bootstrap``, which calls ``main()``.)
 """
 
 import os
@@ -85,7 +87,8 @@ def print_user_traceback(error):
     import traceback
 
     tb = error.__traceback__
-    ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>")
+    # "<string>": the ``python -c`` code that started this runner (``code.runner_bootstrap``).
+    ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>", "<string>")
     while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename, ours):
         tb = tb.tb_next
     traceback.print_exception(type(error), error, tb)

@@ -193,9 +193,17 @@ class Supervisor:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                 preexec_fn=self._preexec or None,
             )
-        except OSError as e:  # not executable, bad interpreter line, missing file
-            raise UserScriptError("cannot start {} in {}: {}".format(spec.argv[0], spec.cwd, e.strerror or e),
-                                  exit_code=126 if isinstance(e, PermissionError) or e.errno == 8 else 127) from e
+        except OSError as e:  # not executable, bad interpreter line, missing file, environment too large
+            from .errors import ParameterServerError, PipInstallError
+
+            message = "cannot start {} in {}: {}".format(spec.argv[0], spec.cwd, e.strerror or e)
+            status = 126 if isinstance(e, PermissionError) or e.errno == 8 else 127
+            # The failure is the step's whose process this is, not always the user script's.
+            if spec.role == "pip":
+                raise PipInstallError(message) from e
+            if spec.role in ("scheduler", "server"):
+                raise ParameterServerError(message, exit_code=status) from e
+            raise UserScriptError(message, exit_code=status) from e
         child = Child(spec, popen, self.events, self._stdout, self._stderr)
         self.children.append(child)
         return child

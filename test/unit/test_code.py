@@ -254,11 +254,11 @@ LEGACY = "def train(**kwargs):\n    pass\n"
 
 DESCRIBE = [
     ("script", {"t.py": SCRIPT}, {}, (PY, "t.py", "--lr", "0.1"), False, False, False),
-    ("legacy", {"t.py": LEGACY}, {}, (PY, "-m", "mx_training_toolkit.legacy"), True, False, False),
+    ("legacy", {"t.py": LEGACY}, {}, (PY, "-c", code.runner_bootstrap(code.LEGACY_RUNNER)), True, False, False),
     ("legacy forced off", {"t.py": LEGACY}, {"sagemaker_mxnet_legacy_mode": "false"},
      (PY, "t.py", "--lr", "0.1"), False, False, False),
     ("legacy forced on", {"t.py": SCRIPT}, {"sagemaker_mxnet_legacy_mode": "true"},
-     (PY, "-m", "mx_training_toolkit.legacy"), True, False, False),
+     (PY, "-c", code.runner_bootstrap(code.LEGACY_RUNNER)), True, False, False),
     ("requirements", {"t.py": SCRIPT, "requirements.txt": "six\n"}, {}, (PY, "t.py", "--lr", "0.1"),
      False, True, False),
     ("package", {"t.py": SCRIPT, "setup.py": ""}, {}, (PY, "-m", "t", "--lr", "0.1"), False, False, True),

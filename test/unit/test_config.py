@@ -222,6 +222,29 @@ BAD = [
     ({HPS: PROGRAM, DATA: {"..": {}}}, "inputdataconfig.json: '..' is not a valid channel name"),
     ({HPS: PROGRAM, DATA: {"": {}}}, "inputdataconfig.json: '' is not a valid channel name"),
     ({HPS: PROGRAM, DATA: {"a=b": {}}}, "inputdataconfig.json: 'a=b' is not a valid channel name"),
+    ({HPS: PROGRAM, DATA: {"train": {}, "TRAIN": {}}},
+     "inputdataconfig.json: channels 'TRAIN' and 'train' both become the environment variable SM_CHANNEL_TRAIN; "
+     "rename one"),
+    ({HPS: PROGRAM, DATA: {"stra\u00dfe": {}, "STRASSE": {}}},  # "\u00df".upper() is "SS"
+     "inputdataconfig.json: channels 'STRASSE' and 'stra\u00dfe' both become the environment variable "
+     "SM_CHANNEL_STRASSE"),
+    # --- names that collide as environment variables, hyperparameters
+    ({HPS: {**PROGRAM, "lr": "0.1", "LR": "0.2"}},
+     "hyperparameters.json: hyperparameters 'LR' and 'lr' both become the environment variable SM_HP_LR; rename one"),
+    ({HPS: {**PROGRAM, "Batch-Size": "1", "batch-size": "2"}},
+     "hyperparameters.json: hyperparameters 'Batch-Size' and 'batch-size' both become the environment variable "
+     "SM_HP_BATCH-SIZE"),
+    # --- nested past MAX_DEPTH (100 levels): a JSON-encoded value, or the file itself
+    ({HPS: {**PROGRAM, "deep": "[" * 101 + "]" * 101}},
+     "hyperparameters.json: field 'deep' is nested more than 100 levels deep"),
+    ({HPS: {**PROGRAM, "deep": '{"a": ' * 101 + "1" + "}" * 101}},
+     "hyperparameters.json: field 'deep' is nested more than 100 levels deep"),
+    ({HPS: '{"sagemaker_program": "t.py", "deep": ' + "[" * 101 + "]" * 101 + "}"},
+     "hyperparameters.json: field 'deep' is nested more than 100 levels deep"),
+    ({HPS: PROGRAM, RES: '{"current_host": "algo-1", "hosts": ["algo-1"], "topology": ' + "[" * 101 + "]" * 101 + "}"},
+     "resourceconfig.json: field 'topology' is nested more than 100 levels deep"),
+    ({HPS: PROGRAM, DATA: '{"train": {"x": ' + "[" * 100 + "]" * 100 + "}}"},
+     "inputdataconfig.json: field 'train' is nested more than 100 levels deep"),
 ]
 
 
@@ -242,6 +265,36 @@ def test_unreadable_config_is_a_config_error(tmp_path):
         config.load(base, {})
 
 
+def test_nesting_up_to_the_limit_is_accepted(tmp_path):
+    deep = "[" * config.MAX_DEPTH + "]" * config.MAX_DEPTH
+    cfg = load(tmp_path, {HPS: {**PROGRAM, "deep": deep}})
+    assert json.dumps(cfg.hyperparameters["deep"], separators=(",", ":")) == deep
+
+
+@pytest.mark.parametrize("name, make, kind", [
+    (DATA, lambda path: os.symlink(os.devnull, path), "a character device"),  # read forever: /dev/zero
+    (RES, os.mkdir, "a directory"),
+])
+def test_a_config_file_that_is_not_a_regular_file_is_refused(tmp_path, name, make, kind):
+    # A FIFO, which would block the read, is tested through train (test_hostile_config.py).
+    base = make_base(tmp_path, {HPS: PROGRAM})
+    make(os.path.join(base, "input", "config", name))
+    with pytest.raises(ConfigError) as info:
+        config.load(base, {})
+    assert str(info.value) == "{}: cannot read the file (it is {}, not a regular file)".format(name, kind)
+
+
+@pytest.mark.parametrize("program, entry_point, module_name", [
+    ("./t.py", "t.py", "t"),
+    ("././t.py", "t.py", "t"),
+    ("sub//./t.py", "sub/t.py", "sub/t"),
+    ("./run.sh", "run.sh", "run.sh"),
+])
+def test_the_entry_point_is_normalised(tmp_path, program, entry_point, module_name):
+    cfg = load(tmp_path, {HPS: {"sagemaker_program": json.dumps(program)}})
+    assert (cfg.user_entry_point, cfg.module_name) == (entry_point, module_name)
+
+
 def test_load_creates_nothing(tmp_path):
     base = make_base(tmp_path, {HPS: PROGRAM})
     before = sorted(os.walk(base))
@@ -253,6 +306,12 @@ def test_load_creates_nothing(tmp_path):
                                                ({"SAGEMAKER_BASE_DIR": ""}, "/opt/ml")])
 def test_base_dir(environ, expected):
     assert config.base_dir_from(environ) == expected
+
+
+@pytest.mark.parametrize("value, expected", [("ml", "ml"), ("./jobs/../ml", "ml"), ("ml/", "ml")])
+def test_a_relative_base_dir_is_made_absolute(tmp_path, monkeypatch, value, expected):
+    monkeypatch.chdir(tmp_path)
+    assert config.base_dir_from({"SAGEMAKER_BASE_DIR": value}) == str(tmp_path / expected)
 
 
 # ---- the records ------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 import pytest
 
 from mx_training_toolkit import config
-from mx_training_toolkit.code import UserCode
+from mx_training_toolkit.code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
 from mx_training_toolkit.plan import coordinator_port, joins_parameter_server, plan_job, ps_env, uses_parameter_server
 from mx_training_toolkit.plan import ProcessSpec
 
 PY = "/usr/bin/python3"
+# How the launcher starts its own runners (never ``-m``: a user module could take the package's name).
+RUNNER = (PY, "-c", runner_bootstrap(SCRIPT_RUNNER))
+LEGACY = (PY, "-c", runner_bootstrap(LEGACY_RUNNER))
 
 
 def make_config(hosts=("algo-1",), current="algo-1", **fields):
@@ -40,7 +43,7 @@ def test_parameter_server_roles_per_host(current, roles):
         assert spec.argv == (PY, "-c", "import mxnet")
         assert spec.prefix == "[{} {}] ".format(spec.role, current)
     worker = plan.worker
-    assert worker.argv == (PY, "-m", "mx_training_toolkit.runner", "train.py", "--epochs", "2")
+    assert worker.argv == RUNNER + ("train.py", "--epochs", "2")
     assert worker.status_file == "/tmp/st"
     assert worker.env["MX_TRAINING_STATUS_FILE"] == "/tmp/st"
     for spec in plan.specs:
@@ -74,11 +77,11 @@ def test_uses_parameter_server(enabled, legacy, hosts, expected):
 
 @pytest.mark.parametrize("code,record,argv", [
     (script(), False, (PY, "train.py", "--epochs", "2")),
-    (script(), True, (PY, "-m", "mx_training_toolkit.runner", "train.py", "--epochs", "2")),
+    (script(), True, RUNNER + ("train.py", "--epochs", "2")),
     (script("module", "pkg.train"), False, (PY, "-m", "pkg.train", "--epochs", "2")),
-    (script("module", "pkg.train"), True, (PY, "-m", "mx_training_toolkit.runner", "--module", "pkg.train",
-                                           "--epochs", "2")),
-    (script("legacy"), True, (PY, "-m", "mx_training_toolkit.legacy")),
+    (script("module", "pkg.train"), True, RUNNER + ("--module", "pkg.train", "--epochs", "2")),
+    (script("legacy"), True, LEGACY),
+    (script("legacy"), False, LEGACY),
     (script("executable", "run.sh"), True, ("./run.sh", "--epochs", "2")),
 ])
 def test_worker_argv(code, record, argv):
