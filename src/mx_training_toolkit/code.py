@@ -108,19 +108,23 @@ class UserCode(NamedTuple):
     def legacy(self):
         return self.kind == "legacy"
 
-    def argv(self, python=sys.executable, record_status=False):
+    def argv(self, python=sys.executable, record_status=False, readable=False):
         """The worker's argv. ``record_status`` runs Python code through our runner, which
         records the real exit status (MXNet's distributed shutdown replaces it with 0). Our
-        runners start from ``runner_bootstrap``, never ``-m``: see there why."""
+        runners start from ``runner_bootstrap``, never ``-m``: see there why. ``readable`` gives
+        the same command for the log, with ``-m RUNNER`` in place of the bootstrap code."""
+        def runner(module):
+            return (python, "-m", module) if readable else (python, "-c", runner_bootstrap(module))
+
         if self.kind == "legacy":
-            return (python, "-c", runner_bootstrap(LEGACY_RUNNER))
+            return runner(LEGACY_RUNNER)
         if self.kind == "executable":
             return (os.path.join(".", self.target),) + self.args
         # A file name such as "-c.py" would be read as an option: pass it as a path.
         script = self.target if not self.target.startswith("-") else os.path.join(".", self.target)
         if record_status:
             lead = ("--module", self.target) if self.kind == "module" else (script,)
-            return (python, "-c", runner_bootstrap(SCRIPT_RUNNER)) + lead + self.args
+            return runner(SCRIPT_RUNNER) + lead + self.args
         lead = ("-m", self.target) if self.kind == "module" else (script,)
         return (python,) + lead + self.args
 

@@ -200,7 +200,15 @@ def _save(user_module, script, model, offered):
 
 
 def _load_training_env(environ):
+    """The job's description: SM_TRAINING_ENV, or, when the launcher had to leave it out (it did
+    not fit in the environment, see environment.HP_COPIES), the same object rebuilt from the
+    job's files (SAGEMAKER_BASE_DIR, else /opt/ml)."""
     raw = environ.get(ENV_TRAINING_ENV)
+    if not raw and environ.get("SM_MODEL_DIR"):  # started by the launcher, without room for it
+        from mx_training_toolkit import config, environment
+
+        cfg = config.load(config.base_dir_from(environ), environ)
+        return environment.build(cfg, environ).training_env()
     if not raw:
         raise LegacyError("%s is not set; this runner is started by the training launcher"
                           % ENV_TRAINING_ENV, show_traceback=False)

@@ -155,7 +155,8 @@ class _Job:
         status_file = os.path.join(self.supervisor.scratch(), "worker-status") if ps or user_code.legacy else None
         launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file)
         # Masked before it is shortened: a cut secret would no longer be found in the line.
-        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in launch.worker.argv),
+        shown = user_code.argv(sys.executable, record_status=ps, readable=True)
+        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in shown),
                  " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
         self.log_waiting(cfg, user_code, addresses, launch)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)

@@ -85,3 +85,15 @@ def test_one_argument_over_the_limit_is_a_configuration_error(job):
         "Linux's limit of 131072 for one argument (its closing NUL included); pass such data in a channel or a file "
         "with the code instead")
     assert "REPORT" not in result.stdout
+
+
+def test_a_legacy_job_without_room_for_sm_training_env_still_gets_its_arguments(job):
+    # SM_TRAINING_ENV is left out: the legacy runner rebuilds the job's description from its files.
+    job.add_script("train.py", "def train(hyperparameters, hosts, channel_input_dirs):\n"
+                   "    print('LEGACY', len(hyperparameters['big']), hosts, sorted(channel_input_dirs))\n")
+    job.entry("train.py", big="y" * 45000)
+    job.channel("training")
+    result = job.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert left_out(result.stderr) == ["SM_TRAINING_ENV"]
+    assert "LEGACY 45000 ['algo-1'] ['training']\n" in result.stdout

@@ -318,3 +318,16 @@ def test_install_commands_also_in_legacy_mode():
     user_code = code.UserCode(kind="legacy", target="t.py", args=(), mode_reason="", requirements=True,
                               is_package=False)
     assert code.install_commands(user_code, python=sys.executable)[0][-2:] == ("-r", "requirements.txt")
+
+
+@pytest.mark.parametrize("kind,record,readable", [
+    ("script", True, ("py", "-m", "mx_training_toolkit.runner", "train.py", "--a", "1")),
+    ("module", True, ("py", "-m", "mx_training_toolkit.runner", "--module", "train.py", "--a", "1")),
+    ("legacy", False, ("py", "-m", "mx_training_toolkit.legacy")),
+    ("script", False, ("py", "train.py", "--a", "1")),
+])
+def test_the_command_the_log_shows_names_the_runner_not_its_bootstrap(kind, record, readable):
+    user_code = code.UserCode(kind, "train.py", ("--a", "1"))
+    assert user_code.argv("py", record_status=record, readable=True) == readable
+    runs_a_runner = record or kind == "legacy"
+    assert (user_code.argv("py", record_status=record)[1] == "-c") == runs_a_runner
