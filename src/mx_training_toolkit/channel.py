@@ -46,6 +46,7 @@ SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is 
 HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
 MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
 SEND_TIMEOUT = 5.0
+HOLD = 3.0  # seconds a consequence failure waits for its cause (less than jobstate.SETTLE)
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
 
 
@@ -108,6 +109,7 @@ class Coordinator:
         self._ended = False
         self._closed = False
         self._abort = None  # the abort message, once the job has failed
+        self._held = None  # a consequence failure, waiting for its cause
         self._join_deadline = time.monotonic() + join_timeout
         self._join_timeout = join_timeout
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -311,8 +313,21 @@ class Coordinator:
         self._worker_done(self.host)
 
     def fail(self, result):
-        """A failure here or anywhere: tell every host once, and our own loop."""
+        """A failure here or anywhere: tell every host once, and our own loop. A failure that is
+        only a consequence of another Horovod rank's is held ``HOLD`` seconds first: the rank
+        that failed for its own reason may be reported meanwhile, and then it is the cause."""
+        if result.consequence:
+            with self._lock:
+                if self._ended or self._held is not None:
+                    return
+                self._held = result
+            start_thread(self._release_held)
+            return
         self._end(result, tell_self=result.host != self.host)
+
+    def _release_held(self):
+        time.sleep(HOLD)
+        self._end(self._held, tell_self=self._held.host != self.host)
 
     def _end(self, result, tell_self):
         message = failure_message(result)
@@ -352,6 +367,7 @@ class Member:
         self.host = host
         self.post = post
         self._coordinator = coordinator_host
+        self._told_consequence = False
         self._lock = threading.Lock()
         self._ended = False
         self._all_done = False
@@ -461,9 +477,12 @@ class Member:
         _send(self._sock, self._lock, {"t": "worker-done", "host": self.host})
 
     def fail(self, result):
-        if self._ended:
+        """Tell the coordinator of a failure here: once, or a second time when the first was only
+        a consequence of another rank's failure and this one is its cause."""
+        if self._ended and not (self._told_consequence and not result.consequence):
             return
         self._ended = True
+        self._told_consequence = result.consequence
         _send(self._sock, self._lock, failure_message(result))
 
     def close(self):

@@ -26,6 +26,11 @@ DEFAULT_HOST = "algo-1"
 # The group name the reference gives a job whose resourceconfig.json names none.
 HOMOGENEOUS_GROUP = "homogeneousCluster"
 DISTRIBUTION_GROUPS_HP = "sagemaker_distribution_instance_groups"
+# What the SDK writes for distribution={'mpi': {'enabled': True, 'processes_per_host': N,
+# 'custom_mpi_options': '...'}}: Horovod, run here without mpirun (see plan.py).
+MPI_ENABLED_HP = "sagemaker_mpi_enabled"
+MPI_PROCESSES_HP = "sagemaker_mpi_num_of_processes_per_host"
+MPI_OPTIONS_HP = "sagemaker_mpi_custom_mpi_options"
 # Framework switches that, in the reference, make the current instance group a distribution group
 # when sagemaker_distribution_instance_groups is not given (only the parameter server runs here).
 DISTRIBUTION_SWITCHES = ("sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled",
@@ -143,6 +148,9 @@ class JobConfig(NamedTuple):
     current_instance_group: str = HOMOGENEOUS_GROUP  # resourceconfig.json's current_group_name
     instance_groups: Tuple[InstanceGroup, ...] = ()  # resourceconfig.json's, in its order; () when it has none
     distribution_instance_groups: Optional[Tuple[str, ...]] = None  # sagemaker_distribution_instance_groups
+    mpi_enabled: bool = False  # Horovod (the platform's "mpi" distribution)
+    mpi_processes_per_host: int = 1  # Horovod ranks on each host
+    mpi_custom_options: str = ""  # mpirun options the SDK passes; see plan.horovod_options
 
     @property
     def module_name(self):
@@ -452,12 +460,15 @@ def load(base_dir, environ):
     ps_enabled = _bool_field(
         reserved.get("sagemaker_parameter_server_enabled", False), file, "sagemaker_parameter_server_enabled"
     )
-    if _bool_field(reserved.get("sagemaker_mpi_enabled", False), file, "sagemaker_mpi_enabled"):
-        # Running the script once per host without MPI would train unsynchronised, silently.
-        raise ConfigError("{}: field 'sagemaker_mpi_enabled' is true, but this container distributes training "
-                          "with MXNet's parameter server, not MPI/Horovod; use "
-                          "sagemaker_parameter_server_enabled (distribution={{'parameter_server': "
-                          "{{'enabled': True}}}})".format(file))
+    mpi_enabled = _bool_field(reserved.get(MPI_ENABLED_HP, False), file, MPI_ENABLED_HP)
+    mpi_per_host = _int_field(reserved.get(MPI_PROCESSES_HP, 1), file, MPI_PROCESSES_HP, 1, 1024)
+    mpi_options = reserved.get(MPI_OPTIONS_HP, "")
+    if not isinstance(mpi_options, str):
+        raise ConfigError("{}: field {!r} must be a string of mpirun options, got {!r}".format(
+            file, MPI_OPTIONS_HP, mpi_options))
+    if mpi_enabled and ps_enabled:
+        raise ConfigError("{}: fields 'sagemaker_parameter_server_enabled' and {!r} are both true; a job "
+                          "distributes with one of them".format(file, MPI_ENABLED_HP))
     legacy = reserved.get("sagemaker_mxnet_legacy_mode", environ.get(LEGACY_MODE_ENV))
     legacy = None if legacy is None or legacy == "" else _bool_field(legacy, file, "sagemaker_mxnet_legacy_mode")
     ps_port = _int_field(reserved.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
@@ -494,6 +505,9 @@ def load(base_dir, environ):
         current_instance_group=group,
         instance_groups=groups,
         distribution_instance_groups=distribution,
+        mpi_enabled=mpi_enabled,
+        mpi_processes_per_host=mpi_per_host,
+        mpi_custom_options=mpi_options,
     )
 
 

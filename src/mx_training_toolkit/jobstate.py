@@ -14,22 +14,26 @@ import time
 
 from .log import get_logger
 from .outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, stopped_result
-from .plan import PS_ROLES, WORKER
+from .plan import SERVICE_ROLES, SUPPORT_ROLES, WORKER
+from .runner import recorded_consequence
 
 log = get_logger(__name__)
 
 EARLY_EXIT_GRACE = 10.0  # seconds a role may precede the workers in exiting 0 (they may be finishing too)
 EARLY_NOTE = "it exited before the workers finished"
+SETTLE = 5.0  # seconds a host waits for the cause of a Horovod rank's failure that is a consequence
 
 
 class JobState(enum.Enum):
     """Where this host's job stands.
 
     ``PREPARING``   nothing of the job runs yet (code, pip); a stop or another host's failure ends it.
-    ``RUNNING``     the job's processes run and this host's worker has not finished.
-    ``WAITING``     this host's worker finished; workers on other hosts still run.
+    ``RUNNING``     the job's processes run and this host's workers (one, or its Horovod ranks)
+                    have not all finished.
+    ``WAITING``     this host's workers finished; workers on other hosts still run.
     ``WINDING_DOWN`` every worker of the job is done; parameter-server roles get ``linger``
-                    seconds to exit by themselves (an unused scheduler or server never does).
+                    seconds to exit by themselves (an unused scheduler or server never does);
+                    service roles (Horovod's rendezvous server) are not waited for.
     ``SUCCEEDED``   every worker of the job is done and every role exited 0 or ran out of time.
     ``FAILED``      a process here failed (or a role exited 0 too early), or another host failed.
     ``STOPPED``     the launcher received a stop signal before the job finished.
@@ -69,8 +73,9 @@ class JobPolicy:
         self.deadline = None
         self.signum = 0
         self.outbox = []
-        self._roles = {}  # parameter-server role process handle -> its role
+        self._roles = {}  # support role process handle (scheduler, server, rendezvous) -> its role
         self._status = {}  # the same handles -> the exit status (None while it runs)
+        self._workers_left = 1  # this host's workers (Horovod ranks) that have not finished
         self._early = None  # a role that exited 0 before the workers were done
         self._all_done = not multi_host
 
@@ -78,12 +83,18 @@ class JobPolicy:
         log.debug("job: %s -> %s", self.state.value, state.value)
         self.state = state
 
-    def started(self, roles):
-        """The job's processes were started; ``roles`` maps the parameter-server roles' process
-        handles to their role names."""
+    def started(self, roles, workers=1):
+        """The job's processes were started: ``workers`` workers (Horovod ranks, else 1), and
+        ``roles``, which maps the support roles' process handles (scheduler, server, rendezvous)
+        to their role names."""
         self._roles = dict(roles)
         self._status = {h: None for h in roles}
+        self._workers_left = workers
         self._become(JobState.RUNNING)
+
+    def _roles_done(self):
+        """Every support role has exited, or never exits by itself (it is stopped at the end)."""
+        return all(status is not None or self._roles[h] in SERVICE_ROLES for h, status in self._status.items())
 
     def handle(self, event):
         """Take one event. Events that mean nothing in the current state are ignored."""
@@ -105,7 +116,8 @@ class JobPolicy:
         if self.state.final or self.deadline is None or self.clock() < self.deadline:
             return
         if self.state == JobState.WINDING_DOWN:
-            running = sorted({self._roles[h] for h, status in self._status.items() if status is None})
+            running = sorted({self._roles[h] for h, status in self._status.items()
+                              if status is None and self._roles[h] not in SERVICE_ROLES})
             log.warning("%s still running %.0f s after every worker finished: stopping %s", ", ".join(running),
                         self.linger, "it" if len(running) == 1 else "them")
             self._become(JobState.SUCCEEDED)
@@ -117,23 +129,26 @@ class JobPolicy:
         if event.child in self._status:
             self._status[event.child] = result.status
         if result.status != 0:
-            early = result.role in PS_ROLES and self.state in (JobState.RUNNING, JobState.WAITING)
+            early = result.role in SUPPORT_ROLES and self.state in (JobState.RUNNING, JobState.WAITING)
             self._fail(result._replace(note=EARLY_NOTE) if early and not result.note else result)
         elif result.role == WORKER:
+            self._workers_left -= 1
+            if self._workers_left > 0:  # another rank of this host still runs
+                return
             self.outbox.append(("worker-done", None))
             if self._all_done:
                 self._wind_down()
             else:
                 self._become(JobState.WAITING)
         elif self.state == JobState.WINDING_DOWN:
-            if all(status is not None for status in self._status.values()):
+            if self._roles_done():
                 self._become(JobState.SUCCEEDED)
         elif self._early is None:  # a role done before the workers: fine if they finish soon
             self._early = result
             self.deadline = self.clock() + self.early_grace
 
     def _wind_down(self):
-        if all(status is not None for status in self._status.values()):
+        if self._roles_done():
             self._become(JobState.SUCCEEDED)
             return
         self._become(JobState.WINDING_DOWN)
@@ -187,15 +202,61 @@ def run(policy, processes, specs, channel=None):
     if policy.state.final:  # another host failed, or a stop came, while we were getting ready
         return policy
     handles = [processes.start(spec) for spec in specs]
-    policy.started({h: spec.role for h, spec in zip(handles, specs) if spec.role in PS_ROLES})
+    policy.started({h: spec.role for h, spec in zip(handles, specs) if spec.role in SUPPORT_ROLES},
+                   workers=sum(1 for spec in specs if spec.role == WORKER))
+    ranks = {h: spec for h, spec in zip(handles, specs) if spec.rank is not None}
     while not policy.state.final:
         event = _wait(policy, processes)
         if event is None:
             policy.timed_out()
         else:
+            if event.kind == EXIT and event.child in ranks:
+                event = _rank_exit(event, ranks, processes, policy, channel)
             policy.handle(event)
         _deliver(policy, channel)
     return policy
+
+
+def _named(event, ranks):
+    """An exit of a Horovod rank, saying which rank, and whether its failure is a consequence of
+    another rank's (it recorded so, see runner.is_consequence)."""
+    spec = ranks[event.child]
+    consequence = event.result.status != 0 and recorded_consequence(spec.status_file or "")
+    return event._replace(result=event.result._replace(rank=spec.rank, consequence=consequence))
+
+
+def _rank_exit(event, ranks, processes, policy, channel):
+    """A Horovod rank's exit -> the event to decide on.
+
+    When one rank fails, the others error out too ("Horovod has been shut down"), and one of them
+    may finish exiting first, here or on another host. Such a consequence is told to the other
+    hosts at once (the first host's launcher holds it a while, waiting for the cause), and this
+    host waits up to ``SETTLE`` seconds for the cause: a rank here that failed for its own reason,
+    or the job's decision from the first host. Other events that come meanwhile are put back."""
+    event = _named(event, ranks)
+    if not event.result.consequence:
+        return event
+    if channel is not None:
+        channel.fail(event.result)
+    deadline = policy.clock() + SETTLE
+    kept = []
+    try:
+        while policy.clock() < deadline:
+            other = processes.next_event(max(0.0, deadline - policy.clock()))
+            if other is None:
+                break
+            if other.kind == EXIT and other.child in ranks and other.result.status != 0:
+                other = _named(other, ranks)
+                if not other.result.consequence:
+                    return other
+            elif other.kind == PEER_FAILED:
+                return other
+            else:
+                kept.append(other)
+    finally:
+        for other in kept:
+            processes.post(other)
+    return event
 
 
 def run_helper(policy, processes, spec, channel=None):

@@ -47,6 +47,8 @@ def parse_args(argv):
     p.add_argument("--channel", action="append", default=[], metavar="NAME=DIR", type=_key_value,
                    help="an input channel")
     p.add_argument("--parameter-server", action="store_true", help="start the MXNet parameter server")
+    p.add_argument("--horovod", type=int, metavar="N", help="distribute with Horovod, N ranks per host (the "
+                                                           "platform's mpi option; needs Horovod installed)")
     p.add_argument("--legacy", action="store_true", help="force legacy train()/save() mode")
     p.add_argument("--ps-port", type=int, help="scheduler port (default: a free one)")
     p.add_argument("--base-dir", help="where the hosts' base directories go (default: a new temporary directory, "
@@ -60,6 +62,10 @@ def parse_args(argv):
         args.hosts = sum(args.groups.values()) or 1
     if args.hosts < 1 or args.hosts > 200:
         p.error("--hosts must be between 1 and 200")
+    if args.horovod is not None and not 1 <= args.horovod <= 64:
+        p.error("--horovod must be between 1 and 64 ranks per host")
+    if args.horovod is not None and args.parameter_server:
+        p.error("--horovod and --parameter-server are two ways to distribute a job: choose one")
     if args.code is not None and not (os.path.isdir(args.code) or os.path.isfile(args.code)):
         p.error("--code {}: no such directory or file".format(args.code))
     for name, directory in args.channel:
@@ -179,6 +185,9 @@ def plan_hosts(args, root):
     hps["_ps_port"] = args.ps_port or free_port_pair()
     if args.parameter_server:
         hps["sagemaker_parameter_server_enabled"] = True
+    if args.horovod is not None:  # what the SDK writes for distribution={'mpi': {...}}
+        hps["sagemaker_mpi_enabled"] = True
+        hps["sagemaker_mpi_num_of_processes_per_host"] = args.horovod
     if args.legacy:
         hps["sagemaker_mxnet_legacy_mode"] = True
     addresses = {h: "127.0.0.{}".format(i + 2) for i, h in enumerate(hosts)}

@@ -89,10 +89,11 @@ def reported_result(message, note):
     return JobResult(field(message, "role", str, LAUNCHER)[:100], field(message, "host", str, "?")[:300],
                      field(message, "status", int, 1) & 0xFF or 1, tuple(str(line)[:4000] for line in tail[-20:]),
                      field(message, "note", str, note)[:4000], field(message, "signal", int, 0) & 0x7F,
-                     field(message, "reason", str, "")[:4000])
+                     field(message, "reason", str, "")[:4000], field(message, "rank", int, None),
+                     message.get("consequence") is True)
 
 
 def failure_message(result):
     return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
             "note": result.note, "tail": list(result.stderr_tail)[-20:], "signal": result.signal,
-            "reason": result.reason}
+            "reason": result.reason, "rank": result.rank, "consequence": result.consequence}

@@ -25,6 +25,7 @@ TITLES = {
     "user script": "User script failed",
     "parameter server": "Parameter server failed",
     "stopped": "Job stopped",
+    "horovod": "Horovod rendezvous failed",
     "peer host": "Job failed on",  # followed by the host and that host's own first line
     "host channel": "Connection between hosts failed",
     "internal error": "Internal error",
@@ -42,6 +43,8 @@ class JobResult(NamedTuple):
     note: str = ""  # more words: why a role's clean exit is a failure; a host's own first line
     signal: int = 0  # N when the process really died of signal N (not a script's sys.exit(128+N))
     reason: str = ""  # what the legacy runner recorded as the cause
+    rank: Optional[int] = None  # a Horovod worker's rank
+    consequence: bool = False  # the failure only says that another Horovod rank failed first
 
     @property
     def ok(self):
@@ -160,6 +163,8 @@ def result_message(result, facts):
     if result.role in (LAUNCHER, CHANNEL):
         return result.note
     who = facts.entry_point if result.role == WORKER else "the {} process".format(result.role)
+    if result.rank is not None:
+        who += " (rank {})".format(result.rank)
     where = " on {}".format(result.host) if facts.multi_host else ""
     message = "{}{} {}".format(who, where, describe_status(result.status, result.signal))
     if result.note:
@@ -171,7 +176,7 @@ def result_message(result, facts):
 
 def result_step(result):
     return {WORKER: "user script", "scheduler": "parameter server", "server": "parameter server",
-            "pip": "pip install", CHANNEL: "host channel"}.get(result.role, "peer host")
+            "pip": "pip install", "rendezvous": "horovod", CHANNEL: "host channel"}.get(result.role, "peer host")
 
 
 def result_line(result, facts):

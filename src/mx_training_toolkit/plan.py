@@ -1,7 +1,10 @@
 """Pure: which processes run on this host, each with its whole environment (a ``LaunchPlan``)."""
 
+import re
 from typing import Mapping, NamedTuple, Optional, Tuple
 
+from .code import runner_bootstrap
+from .errors import ConfigError
 from .runner import STATUS_FILE_ENV
 
 # The roles of a job's processes (ps-lite's own names for the first three).
@@ -10,6 +13,9 @@ SERVER = "server"
 WORKER = "worker"
 PIP = "pip"
 PS_ROLES = (SCHEDULER, SERVER)
+RENDEZVOUS = "rendezvous"  # Horovod's Gloo rendezvous server, on the first host
+SERVICE_ROLES = (RENDEZVOUS,)  # never exit by themselves: stopped once every worker of the job is done
+SUPPORT_ROLES = PS_ROLES + SERVICE_ROLES
 
 # ps-lite's environment (MXNet's kvstore parameter server).
 DMLC_ROLE = "DMLC_ROLE"
@@ -34,6 +40,7 @@ class ProcessSpec(NamedTuple):
     cwd: str
     prefix: str = ""  # put before each output line ("" for the user script)
     status_file: Optional[str] = None  # where the child records its real exit status (see runner.py)
+    rank: Optional[int] = None  # a Horovod worker's rank
 
 
 class LaunchPlan(NamedTuple):
@@ -47,8 +54,12 @@ class LaunchPlan(NamedTuple):
         return self.specs[-1]
 
     @property
+    def workers(self):
+        return tuple(s for s in self.specs if s.role == WORKER)
+
+    @property
     def roles(self):
-        return self.specs[:-1]
+        return tuple(s for s in self.specs if s.role != WORKER)
 
 
 def ps_env(config, addresses, role):
@@ -85,11 +96,121 @@ def coordinator_port(config):
     return config.ps_port + 1 if config.ps_port < 65535 else config.ps_port - 1
 
 
+# ---- Horovod (the platform's "mpi" distribution), started without mpirun --------------------
+
+HOROVOD_RUNNER = "mx_training_toolkit.rendezvous"
+HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"  # "algo-1:2,algo-2:2", for the rendezvous server
+HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
+HOROVOD_PORT_ENV = "MX_TRAINING_HOROVOD_PORT"
+# Every rank must reach the rendezvous within this many seconds (Horovod's default, 30 s, is too
+# short when many processes import MXNet at once on a busy machine). A rank that never calls
+# hvd.init() makes the others fail after it, with Gloo's "Wait timeout" in their stderr.
+GLOO_TIMEOUT = 120
+# Set by the launcher for each rank; mpirun options may not change them.
+SLOT_VARIABLES = ("HOROVOD_RANK", "HOROVOD_SIZE", "HOROVOD_LOCAL_RANK", "HOROVOD_LOCAL_SIZE", "HOROVOD_CROSS_RANK",
+                  "HOROVOD_CROSS_SIZE", "HOROVOD_HOSTNAME", "HOROVOD_GLOO_RENDEZVOUS_ADDR",
+                  "HOROVOD_GLOO_RENDEZVOUS_PORT", "HOROVOD_CONTROLLER", "HOROVOD_CPU_OPERATIONS")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class Slot(NamedTuple):
+    """One Horovod rank's place in the job."""
+
+    rank: int
+    size: int
+    local_rank: int
+    local_size: int
+    cross_rank: int  # the index of its host
+    cross_size: int  # the number of hosts
+    host: str
+
+
+def horovod_slots(hosts, per_host):
+    """Every rank of the job, in the order of ``hosts``: ranks 0..N-1 on hosts[0], and so on."""
+    return [Slot(i * per_host + local, len(hosts) * per_host, local, per_host, i, len(hosts), host)
+            for i, host in enumerate(hosts) for local in range(per_host)]
+
+
+def horovod_env(slot, rendezvous_address, port, interface, timeout=GLOO_TIMEOUT):
+    """The variables with which a plain process is one rank of a Horovod job (Gloo, no mpirun)."""
+    return {
+        "HOROVOD_RANK": str(slot.rank), "HOROVOD_SIZE": str(slot.size),
+        "HOROVOD_LOCAL_RANK": str(slot.local_rank), "HOROVOD_LOCAL_SIZE": str(slot.local_size),
+        "HOROVOD_CROSS_RANK": str(slot.cross_rank), "HOROVOD_CROSS_SIZE": str(slot.cross_size),
+        "HOROVOD_HOSTNAME": slot.host,  # must match the host names the rendezvous server was given
+        "HOROVOD_GLOO_RENDEZVOUS_ADDR": rendezvous_address, "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port),
+        "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo",  # never a silent size-1 MPI world
+        "HOROVOD_GLOO_IFACE": interface, "HOROVOD_GLOO_TIMEOUT_SECONDS": str(timeout),
+    }
+
+
+def horovod_options(custom):
+    """What this launcher honours of ``sagemaker_mpi_custom_mpi_options`` -> (variables, ignored).
+
+    Only ``-x NAME=VALUE`` (mpirun's "export this variable") has a meaning without mpirun: the
+    variable is set for every rank, unless it is one the launcher sets for the rank's slot. A bare
+    ``-x NAME`` exports what the ranks inherit anyway. Everything else is mpirun's own business and
+    is returned as ignored (the launcher logs it)."""
+    import shlex
+
+    try:
+        words = shlex.split(custom)
+    except ValueError:
+        return {}, [custom] if custom.strip() else []
+    variables, ignored = {}, []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "-x" and i + 1 < len(words):
+            name, sep, value = words[i + 1].partition("=")
+            if _ENV_NAME.match(name) and name not in SLOT_VARIABLES:
+                if sep:
+                    variables[name] = value
+            else:
+                ignored.append("-x " + words[i + 1])
+            i += 2
+            continue
+        ignored.append(word)
+        i += 1
+    return variables, ignored
+
+
+def _horovod_specs(config, base_env, user_code, addresses, python, status_file):
+    if user_code.legacy:
+        raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but {} is a legacy script "
+                          "(train()/save()); Horovod runs script-mode scripts only".format(config.user_entry_point))
+    cwd = config.paths.code_dir
+    first = config.hosts[0]
+    per_host = config.mpi_processes_per_host
+    options, _ignored = horovod_options(config.mpi_custom_options)
+    specs = []
+    if config.current_host == first:
+        env = dict(base_env)
+        env.update({HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in config.hosts),
+                    HOROVOD_BIND_ENV: addresses[first], HOROVOD_PORT_ENV: str(config.ps_port)})
+        specs.append(ProcessSpec(RENDEZVOUS, (python, "-c", runner_bootstrap(HOROVOD_RUNNER)), env, cwd,
+                                 "[rendezvous] "))
+    for slot in horovod_slots(config.hosts, per_host):
+        if slot.host != config.current_host:
+            continue
+        env = dict(base_env)
+        env.update(horovod_env(slot, addresses[first], config.ps_port, config.network_interface_name))
+        env.update(options)  # e.g. -x HOROVOD_GLOO_TIMEOUT_SECONDS=300; never a slot's own variables
+        rank_status = "{}.rank{}".format(status_file, slot.rank) if status_file else None
+        if rank_status:
+            env[STATUS_FILE_ENV] = rank_status
+        specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=True), env, cwd,
+                                 "[rank {}] ".format(slot.rank), rank_status, slot.rank))
+    return LaunchPlan(tuple(specs), False)
+
+
 def plan_job(config, base_env, user_code, addresses, python, status_file=None):
     """Describe this host's processes. ``base_env`` is the whole environment every process gets
     (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
     ``status_file`` is where the worker records its real exit status and the legacy runner its
     reason (used by parameter-server and legacy workers)."""
+    if config.mpi_enabled:
+        return _horovod_specs(config, base_env, user_code, addresses, python, status_file)
     cwd = config.paths.code_dir
     ps = joins_parameter_server(config, user_code.legacy)
     specs = []

@@ -21,8 +21,20 @@ import sys
 STATUS_FILE_ENV = "MX_TRAINING_STATUS_FILE"
 
 
-def record_status(status, environ=None, reason=""):
-    """Write ``status`` and ``reason`` to the file the launcher named, if it named one.
+# Horovod's words when a collective operation fails because another rank is gone: such a failure
+# is a consequence, and the launchers look (briefly) for the rank that failed first.
+CONSEQUENCE_MARKS = ("Horovod has been shut down", "HorovodInternalError")
+
+
+def is_consequence(error):
+    """Whether ``error`` (what the script raised) only says that another Horovod rank failed."""
+    text = "{}: {}".format(type(error).__name__, error)
+    return any(mark in text for mark in CONSEQUENCE_MARKS)
+
+
+def record_status(status, environ=None, reason="", consequence=False):
+    """Write ``status`` and ``reason`` (and whether the failure is a ``consequence`` of another
+    process's) to the file the launcher named, if it named one.
 
     Never raises for a file that cannot be written: the child's own exit status still stands."""
     path = (os.environ if environ is None else environ).get(STATUS_FILE_ENV)
@@ -30,7 +42,10 @@ def record_status(status, environ=None, reason=""):
         return
     import json  # here, not at the top: the runner adds as few modules as it can to the script's process
 
-    data = json.dumps({"status": int(status), "reason": str(reason or "")}).encode()
+    record = {"status": int(status), "reason": str(reason or "")}
+    if consequence:
+        record["consequence"] = True
+    data = json.dumps(record).encode()
     # The temporary file is beside the target so that the rename is atomic: the launcher reads
     # either nothing or the whole record, never a half-written one.
     temp = "{}.{}.tmp".format(path, os.getpid())
@@ -70,6 +85,19 @@ def read_status(path):
     return status, reason if isinstance(reason, str) else ""
 
 
+def recorded_consequence(path):
+    """Whether the child that writes ``path`` recorded a failure that is a consequence of another
+    process's (see ``is_consequence``)."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            value = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and value.get("consequence") is True
+
+
 def status_of_exit(error):
     """The status Python itself would exit with for ``SystemExit(code)``."""
     code = error.code
@@ -99,7 +127,8 @@ def _is_ours(filename, ours):
 
 
 def run(argv):
-    """Run the script or module named by ``argv`` -> its exit status."""
+    """Run the script or module named by ``argv`` -> (its exit status, whether its failure is a
+    consequence of another Horovod rank's)."""
     import runpy
 
     if argv[:1] == ["--module"]:
@@ -113,25 +142,25 @@ def run(argv):
         run_it = lambda: runpy.run_path(target, run_name="__main__")  # noqa: E731
     try:
         run_it()
-        return 0
+        return 0, False
     except SystemExit as e:
-        return status_of_exit(e)
+        return status_of_exit(e), False
     except KeyboardInterrupt as e:
         print_user_traceback(e)
-        return 128 + signal.SIGINT
+        return 128 + signal.SIGINT, False
     except BaseException as e:  # whatever the script raised: report it the way Python does
         print_user_traceback(e)
-        return 1
+        return 1, is_consequence(e)
 
 
 def main():
     if len(sys.argv) < 2:
         print("usage: python -m mx_training_toolkit.runner SCRIPT|--module MODULE [ARGS...]", file=sys.stderr)
         sys.exit(2)
-    status = run(sys.argv[1:])
+    status, consequence = run(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    record_status(status)
+    record_status(status, consequence=consequence)
     sys.exit(status)
 
 

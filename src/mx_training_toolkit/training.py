@@ -148,18 +148,40 @@ class _Job:
     def run_processes(self, policy, settings, env, user_code, addresses):
         cfg = env.config
         ps = plan.joins_parameter_server(cfg, user_code.legacy)
-        if ps and cfg.is_scheduler_host:
-            from .channel import check_port_free
+        if cfg.mpi_enabled:
+            self.check_horovod(cfg)
+        if (ps and cfg.is_scheduler_host) or (cfg.mpi_enabled and cfg.current_host == cfg.hosts[0]):
+            from .channel import check_port_free  # the scheduler's, or the rendezvous server's port
 
             check_port_free(cfg.ps_port, cfg.current_host)
-        status_file = os.path.join(self.supervisor.scratch(), "worker-status") if ps or user_code.legacy else None
+        runs_a_runner = ps or user_code.legacy or cfg.mpi_enabled
+        status_file = os.path.join(self.supervisor.scratch(), "worker-status") if runs_a_runner else None
         launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file)
         # Masked before it is shortened: a cut secret would no longer be found in the line.
-        shown = user_code.argv(sys.executable, record_status=ps, readable=True)
-        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in shown),
-                 " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles)) if ps else "")
+        shown = user_code.argv(sys.executable, record_status=ps or cfg.mpi_enabled, readable=True)
+        if cfg.mpi_enabled:
+            how = " (Horovod: ranks {} of {})".format(", ".join(str(w.rank) for w in launch.workers),
+                                                      len(cfg.hosts) * cfg.mpi_processes_per_host)
+        elif ps:
+            how = " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles))
+        else:
+            how = ""
+        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in shown), how)
         self.log_waiting(cfg, user_code, addresses, launch)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)
+
+    @staticmethod
+    def check_horovod(cfg):
+        """Horovod must be installed; say which of the mpirun options are honoured without mpirun."""
+        import importlib.util
+
+        if importlib.util.find_spec("horovod") is None:
+            raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but Horovod is not "
+                              "installed in this environment (scripts/install_horovod.sh builds and installs it)")
+        variables, ignored = plan.horovod_options(cfg.mpi_custom_options)
+        if variables or ignored:
+            log.info("horovod: sagemaker_mpi_custom_mpi_options: set for every rank: %s; ignored (no mpirun here): %s",
+                     ", ".join(sorted(variables)) or "nothing", " ".join(ignored) or "nothing")
 
     def log_waiting(self, cfg, user_code, addresses, launch):
         """Say what the next seconds of silence are: ps-lite prints nothing while each process

@@ -46,7 +46,8 @@ def scheduler_host(hosts):
 
 
 def save(model_dir, model, current_host=None, hosts=None, *, data_shapes=None):
-    """Serialize ``model`` into ``model_dir`` on the scheduler host; do nothing on other hosts.
+    """Serialize ``model`` into ``model_dir`` on the scheduler host; do nothing on other hosts
+    (nor, in a Horovod job, in any rank but 0).
 
     ``current_host`` and ``hosts`` default to ``$SM_CURRENT_HOST`` and ``$SM_HOSTS`` (a JSON
     list); when either is unknown this host counts as the only one. ``data_shapes`` (a list of
@@ -61,6 +62,8 @@ def save(model_dir, model, current_host=None, hosts=None, *, data_shapes=None):
     """
     current_host, hosts = _resolve_hosts(current_host, hosts)
     if current_host is not None and hosts is not None and current_host != scheduler_host(hosts):
+        return []
+    if os.environ.get("HOROVOD_RANK", "0") != "0":  # a Horovod job: only rank 0 saves
         return []
     writer = _writer_for(model, data_shapes)  # validates before anything touches the disk
     os.makedirs(model_dir, exist_ok=True)

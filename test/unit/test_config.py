@@ -160,9 +160,13 @@ BAD = [
      "field 'sagemaker_parameter_server_enabled' must be true or false"),
     ({HPS: {**PROGRAM, "sagemaker_parameter_server_enabled": "[]"}}, "field 'sagemaker_parameter_server_enabled'"),
     ({HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": '"perhaps"'}}, "field 'sagemaker_mxnet_legacy_mode'"),
-    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true"}},
-     "hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but this container distributes training with "
-     "MXNet's parameter server"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_parameter_server_enabled": "true"}},
+     "hyperparameters.json: fields 'sagemaker_parameter_server_enabled' and 'sagemaker_mpi_enabled' are both true; "
+     "a job distributes with one of them"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_num_of_processes_per_host": "0"}},
+     "hyperparameters.json: field 'sagemaker_mpi_num_of_processes_per_host'"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_custom_mpi_options": "[1]"}},
+     "hyperparameters.json: field 'sagemaker_mpi_custom_mpi_options' must be a string of mpirun options"),
     ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": '"sometimes"'}}, "field 'sagemaker_mpi_enabled' must be true or false"),
     ({HPS: {**PROGRAM, "sagemaker_job_name": "5"}}, "field 'sagemaker_job_name' must be a string"),
     ({HPS: {**PROGRAM, "sagemaker_region": "null"}}, "field 'sagemaker_region' must be a string"),
@@ -343,9 +347,10 @@ def test_records_are_immutable_and_keep_their_fields():
     assert not hasattr(cfg, "__dict__") and not hasattr(config.Paths("/x"), "__dict__")
     assert config.Paths._fields == ("base",)
     assert config.JobConfig._fields[:3] == ("paths", "hyperparameters", "user_hyperparameters")
-    assert config.JobConfig._fields[-4:] == ("channels", "current_instance_group", "instance_groups",
-                                             "distribution_instance_groups")
-    assert len(config.JobConfig._fields) == 23
+    assert config.JobConfig._fields[-7:] == ("channels", "current_instance_group", "instance_groups",
+                                             "distribution_instance_groups", "mpi_enabled", "mpi_processes_per_host",
+                                             "mpi_custom_options")
+    assert len(config.JobConfig._fields) == 26
 
 
 @pytest.mark.parametrize("attr, parts", [

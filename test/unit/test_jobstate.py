@@ -202,3 +202,46 @@ def test_final_states_ignore_later_events():
 def test_every_state_is_documented():
     for state in JobState:
         assert "``{}``".format(state.name) in JobState.__doc__
+
+
+class RankProcesses(FakeProcesses):
+    """Handles are "rank<N>" for Horovod workers, so that exits can name a rank."""
+
+    def start(self, spec):
+        handle = spec.role if spec.rank is None else "rank{}".format(spec.rank)
+        self.started.append(handle)
+        return handle
+
+    def _event(self, what, *args):
+        event = super()._event(what, *args)
+        if what == "exit" and args[0].startswith("rank"):
+            event = event._replace(role="worker", result=event.result._replace(role="worker"))
+        return event
+
+
+def play_ranks(history, ranks=(0, 1), rendezvous=True, multi_host=True):
+    clock = FakeClock()
+    processes = RankProcesses(clock, history)
+    channel = FakeChannel()
+    specs = ([ProcessSpec("rendezvous", ("x",), {}, "/")] if rendezvous else []) + \
+        [ProcessSpec("worker", ("x",), {}, "/", rank=r) for r in ranks]
+    policy = JobPolicy("algo-1", multi_host, GRACE, clock)
+    jobstate.run(policy, processes, specs, channel)
+    return policy.state, [(r.role, r.status, r.rank, r.note) for r in policy.results], clock.now, channel.sent
+
+
+HOROVOD = [
+    ("every rank done, then all-done: the rendezvous server is not waited for",
+     [(5, "exit", "rank0", 0), (6, "exit", "rank1", 0), (8, "all-done")], JobState.SUCCEEDED, [], 8, ["worker-done"]),
+    ("one rank done is not the host's worker done", [(5, "exit", "rank0", 0), (9, "exit", "rank1", 3)],
+     JobState.FAILED, [("worker", 3, 1, "")], 9, ["failed worker algo-1 3"]),
+    ("a rank fails first", [(2, "exit", "rank1", 134)], JobState.FAILED, [("worker", 134, 1, "")], 2,
+     ["failed worker algo-1 134"]),
+    ("the rendezvous server dies early", [(2, "exit", "rendezvous", 1)], JobState.FAILED,
+     [("rendezvous", 1, None, EARLY)], 2, ["failed rendezvous algo-1 1"]),
+]
+
+
+@pytest.mark.parametrize("name,history,state,results,end,sent", HOROVOD, ids=[row[0] for row in HOROVOD])
+def test_horovod_decisions(name, history, state, results, end, sent):
+    assert play_ranks(history) == (state, results, pytest.approx(end), sent)

@@ -41,12 +41,17 @@ def test_a_line_without_end_is_cut_off_at_the_limit_whatever_the_chunks():
 
 @pytest.mark.parametrize("message,expected", [
     ({"t": "failed", "status": "x", "host": ["a"], "tail": "no", "role": 5, "signal": "9"},
-     ("launcher", "?", 1, (), "failed", 0, "")),
+     ("launcher", "?", 1, (), "failed", 0, "", None, False)),
     ({"t": "failed", "status": 256, "host": "algo-2", "role": "worker", "tail": [1, "x"], "note": "n"},
-     ("worker", "algo-2", 1, ("1", "x"), "n", 0, "")),
+     ("worker", "algo-2", 1, ("1", "x"), "n", 0, "", None, False)),
     ({"t": "failed", "status": 137, "host": "algo-2", "role": "server", "signal": 9, "reason": "r"},
-     ("server", "algo-2", 137, (), "failed", 9, "r")),
-    ({"t": "failed", "status": True}, ("launcher", "?", 1, (), "failed", 0, "")),
+     ("server", "algo-2", 137, (), "failed", 9, "r", None, False)),
+    ({"t": "failed", "status": True, "rank": "1"}, ("launcher", "?", 1, (), "failed", 0, "", None, False)),
+    ({"t": "failed", "status": 1, "host": "algo-2", "role": "worker", "rank": 3},
+     ("worker", "algo-2", 1, (), "failed", 0, "", 3, False)),
+    ({"t": "failed", "status": 1, "host": "algo-2", "role": "worker", "rank": 3, "consequence": True},
+     ("worker", "algo-2", 1, (), "failed", 0, "", 3, True)),
+    ({"t": "failed", "status": 1, "consequence": "yes"}, ("launcher", "?", 1, (), "failed", 0, "", None, False)),
 ])
 def test_a_reported_failure_is_decoded_defensively(message, expected):
     assert tuple(reported_result(message, "failed")) == expected

@@ -102,6 +102,12 @@ WORKER3 = JobResult("worker", "algo-1", 3, ("Traceback", "ValueError: x"))
     (TWO, Ending(state="failed", results=(JobResult("launcher", "algo-1", 143, (), "Job stopped: the launcher "
                                                     "received SIGTERM", 15),)),
      "Job failed on algo-1: Job stopped: the launcher received SIGTERM", 143),
+    # A Horovod rank: which one, and where.
+    (TWO, Ending(state="failed", results=(JobResult("worker", "algo-2", 1, rank=3),)),
+     "User script failed: train.py (rank 3) on algo-2 exited with status 1", 1),
+    (TWO, Ending(state="failed", results=(JobResult("worker", "algo-1", 134, signal=6, rank=0),)),
+     "Job failed on algo-1: User script failed: train.py (rank 0) on algo-1 was killed by SIGABRT (exit status 134)",
+     134),
     # The script wrote output/failure itself and exited 0: the job failed, its words are kept.
     (ONE, Ending(user_failure_file=True), "User script failed: train.py wrote output/failure and exited 0", 1),
 ])

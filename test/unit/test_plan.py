@@ -137,3 +137,62 @@ def test_joins_parameter_server_per_host():
     assert [joins_parameter_server(grouped(h, ("train1",), legacy_ps=False), True)
             for h in ("algo-1", "algo-3")] == [True, False]
     assert not joins_parameter_server(grouped("algo-1", ("train1",), legacy_ps=False), False)
+
+
+# ---- Horovod ----------------------------------------------------------------------------------
+
+def test_horovod_ranks_follow_the_order_of_hosts():
+    from mx_training_toolkit.plan import Slot, horovod_slots
+    assert horovod_slots(["algo-1", "algo-2"], 2) == [
+        Slot(0, 4, 0, 2, 0, 2, "algo-1"), Slot(1, 4, 1, 2, 0, 2, "algo-1"),
+        Slot(2, 4, 0, 2, 1, 2, "algo-2"), Slot(3, 4, 1, 2, 1, 2, "algo-2")]
+
+
+@pytest.mark.parametrize("current,roles,ranks", [
+    ("algo-1", ["rendezvous", "worker", "worker"], [0, 1]),
+    ("algo-2", ["worker", "worker"], [2, 3]),
+])
+def test_horovod_plan_per_host(current, roles, ranks):
+    cfg = make_config(("algo-1", "algo-2"), current, mpi_enabled=True, mpi_processes_per_host=2, ps_port=9100,
+                      network_interface_name="lo", mpi_custom_options="-x NCCL_DEBUG=INFO -x HOROVOD_RANK=7 "
+                                                                       "--mca btl_tcp_if_include eth0")
+    launch = plan_job(cfg, {"A": "1"}, script(), ADDRESSES, PY, status_file="/tmp/st")
+    assert [s.role for s in launch.specs] == roles
+    assert [w.rank for w in launch.workers] == ranks
+    for worker in launch.workers:
+        env = worker.env
+        assert env["HOROVOD_RANK"] == str(worker.rank) and env["HOROVOD_SIZE"] == "4"
+        assert env["HOROVOD_LOCAL_RANK"] == str(worker.rank % 2) and env["HOROVOD_LOCAL_SIZE"] == "2"
+        assert env["HOROVOD_CROSS_RANK"] == str(worker.rank // 2) and env["HOROVOD_CROSS_SIZE"] == "2"
+        assert env["HOROVOD_HOSTNAME"] == current
+        assert (env["HOROVOD_GLOO_RENDEZVOUS_ADDR"], env["HOROVOD_GLOO_RENDEZVOUS_PORT"]) == ("10.0.0.1", "9100")
+        assert (env["HOROVOD_CONTROLLER"], env["HOROVOD_CPU_OPERATIONS"], env["HOROVOD_GLOO_IFACE"]) == \
+            ("gloo", "gloo", "lo")
+        assert env["NCCL_DEBUG"] == "INFO" and env["A"] == "1"
+        assert worker.prefix == "[rank {}] ".format(worker.rank)
+        assert worker.status_file == env["MX_TRAINING_STATUS_FILE"] == "/tmp/st.rank{}".format(worker.rank)
+        assert worker.argv[:2] == (PY, "-c") and worker.argv[-3:] == ("train.py", "--epochs", "2")
+    if current == "algo-1":
+        server = launch.specs[0]
+        assert (server.env["MX_TRAINING_HOROVOD_HOSTS"], server.env["MX_TRAINING_HOROVOD_BIND"],
+                server.env["MX_TRAINING_HOROVOD_PORT"]) == ("algo-1:2,algo-2:2", "10.0.0.1", "9100")
+
+
+@pytest.mark.parametrize("options,variables,ignored", [
+    ("", {}, []),
+    ("-x NCCL_DEBUG=INFO", {"NCCL_DEBUG": "INFO"}, []),
+    ("-x FOO", {}, []),  # exported from the environment the ranks inherit anyway
+    ("-x HOROVOD_SIZE=9 -x 1BAD=x", {}, ["-x HOROVOD_SIZE=9", "-x 1BAD=x"]),
+    ("--mca btl_tcp_if_include eth0 -x A='b c'", {"A": "b c"}, ["--mca", "btl_tcp_if_include", "eth0"]),
+    ("-x 'unterminated", {}, ["-x 'unterminated"]),
+])
+def test_what_is_honoured_of_the_mpirun_options(options, variables, ignored):
+    from mx_training_toolkit.plan import horovod_options
+    assert horovod_options(options) == (variables, ignored)
+
+
+def test_a_legacy_script_cannot_run_with_horovod():
+    from mx_training_toolkit.errors import ConfigError
+    cfg = make_config(mpi_enabled=True)
+    with pytest.raises(ConfigError, match="train.py is a legacy script"):
+        plan_job(cfg, {}, script("legacy"), {"algo-1": "127.0.0.1"}, PY)

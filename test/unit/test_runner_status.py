@@ -105,3 +105,18 @@ def test_read_returns_none_for_garbage(tmp_path, data):
 def test_read_returns_none_for_a_missing_or_unreadable_file(tmp_path):
     assert runner.read_status(str(tmp_path / "missing")) is None
     assert runner.read_status(str(tmp_path)) is None  # a directory
+
+
+@pytest.mark.parametrize("error,consequence", [
+    (RuntimeError("MXNetError: Horovod has been shut down. This was caused by an exception on one of the ranks"),
+     True),
+    (type("HorovodInternalError", (RuntimeError,), {})("ring broken"), True),
+    (ValueError("rank 2 fails on purpose"), False),
+    (KeyError("Horovod"), False),
+])
+def test_a_failure_that_only_says_another_rank_failed_is_a_consequence(tmp_path, error, consequence):
+    assert runner.is_consequence(error) is consequence
+    path = str(tmp_path / "status")
+    runner.record_status(1, {runner.STATUS_FILE_ENV: path}, consequence=runner.is_consequence(error))
+    assert runner.recorded_consequence(path) is consequence
+    assert runner.read_status(path) == (1, "")
