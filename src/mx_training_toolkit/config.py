@@ -31,6 +31,7 @@ DISTRIBUTION_GROUPS_HP = "sagemaker_distribution_instance_groups"
 MPI_ENABLED_HP = "sagemaker_mpi_enabled"
 MPI_PROCESSES_HP = "sagemaker_mpi_num_of_processes_per_host"
 MPI_OPTIONS_HP = "sagemaker_mpi_custom_mpi_options"
+MPI_TOTAL_HP = "sagemaker_mpi_num_processes"  # the reference toolkit's own spelling of the total, if given
 # Framework switches that, in the reference, make the current instance group a distribution group
 # when sagemaker_distribution_instance_groups is not given (only the parameter server runs here).
 DISTRIBUTION_SWITCHES = ("sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled",
@@ -478,6 +479,10 @@ def load(base_dir, environ):
             raise ConfigError("{}: field {!r} must be a string, got {!r}".format(file, key, reserved[key]))
 
     current, hosts, interface, instance_type, group, groups = _resource(resource)
+    total = reserved.get(MPI_TOTAL_HP)
+    if mpi_enabled and total is not None and _int_field(total, file, MPI_TOTAL_HP, 1) != len(hosts) * mpi_per_host:
+        raise ConfigError("{}: field {!r} is {}, but {} hosts with {} ranks each make {}; this launcher starts every "
+                          "slot".format(file, MPI_TOTAL_HP, total, len(hosts), mpi_per_host, len(hosts) * mpi_per_host))
     distribution = reserved.get(DISTRIBUTION_GROUPS_HP)
     if distribution is not None:
         distribution = _distribution_groups(distribution, groups)

@@ -163,6 +163,9 @@ BAD = [
     ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_parameter_server_enabled": "true"}},
      "hyperparameters.json: fields 'sagemaker_parameter_server_enabled' and 'sagemaker_mpi_enabled' are both true; "
      "a job distributes with one of them"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "2",
+            "sagemaker_mpi_num_processes": "3"}},
+     "hyperparameters.json: field 'sagemaker_mpi_num_processes' is 3, but 1 hosts with 2 ranks each make 2"),
     ({HPS: {**PROGRAM, "sagemaker_mpi_num_of_processes_per_host": "0"}},
      "hyperparameters.json: field 'sagemaker_mpi_num_of_processes_per_host'"),
     ({HPS: {**PROGRAM, "sagemaker_mpi_custom_mpi_options": "[1]"}},
