@@ -15,6 +15,7 @@ from .conftest import RESOURCES, pid_alive
 from .test_parameter_server import processes_with, read
 
 HOROVOD_CODE = os.path.join(RESOURCES, "horovod")
+HERE_TEST = os.path.dirname(os.path.abspath(__file__))
 MX_TRAIN = [os.path.join(os.path.dirname(sys.executable), "mx-train")]
 
 if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):  # CI installs Horovod: missing, it fails
@@ -156,3 +157,15 @@ def test_the_sdks_mpi_hyperparameters(tmp_path, hosts, ranks):
     assert (config["sagemaker_mpi_enabled"], config["sagemaker_mpi_num_of_processes_per_host"]) == \
         ("true", str(ranks))
     assert "allreduce: rank {} of {} got".format(hosts * ranks - 1, hosts * ranks) in out
+
+
+def test_the_bundled_horovod_example(tmp_path):
+    root = str(tmp_path / "hosts")
+    example = os.path.join(os.path.dirname(os.path.dirname(HERE_TEST)), "examples", "horovod_gluon")
+    proc = subprocess.Popen(MX_TRAIN + ["--hosts", "2", "--horovod", "2", "--code", example, "--base-dir", root],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    out = finish(proc)
+    assert proc.returncode == 0, out[-4000:]
+    assert out.count("weights [[2.0, -3.0, 0.5]]") == 4  # every rank learned y = 2 x1 - 3 x2 + 0.5 x3 + 1
+    assert sorted(os.listdir(os.path.join(root, "algo-1", "model"))) == [
+        "model-0000.params", "model-shapes.json", "model-symbol.json"]
