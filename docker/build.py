@@ -14,19 +14,38 @@ and containers (this project's CI machines): it makes a Debian base image with d
 `docker import`, and a wheelhouse with `pip download` on the host, both cached (the image by name,
 the wheelhouse under ~/.cache/mx-training-toolkit), and then builds with no network at all.
 
-The functions are also the tests' API: ensure_base_image(), ensure_wheelhouse(), build().
+Horovod. The CPU image installs the Horovod wheel (MXNet + Gloo, no MPI) that
+scripts/install_horovod.sh builds on the host and caches in ~/.cache/mx-training-toolkit/horovod
+($MX_TRAINING_CACHE/horovod): Horovod is published only as an sdist whose build needs MXNet, and
+building it in the image (compilers, cmake, 5 minutes) for every CPU image would be wasteful. If
+the wheel is missing, build.py runs that script with the repository's .venv Python (or, with
+--no-build-horovod or without such a Python, fails saying how to run it). The wheel links libmxnet.so through a RUNPATH naming the host venv; the copy
+put in the wheelhouse points it at $ORIGIN/../../mxnet instead (site-packages/mxnet in the image),
+so the image never depends on a host path. It is a linux_x86_64 wheel built against the host's C
+library: the base must be the host's Debian release or newer (bookworm here), and its Python the
+venv's minor version. The GPU image builds Horovod with NCCL itself, in a CUDA devel stage
+(--builder-image); --local cannot make such an image, so `--flavor gpu --local` needs
+--builder-image IMAGE or --without-horovod.
+
+The functions are also the tests' API: ensure_base_image(), ensure_wheelhouse(),
+ensure_horovod_wheel(), relocate_horovod_wheel(), build().
 """
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +91,27 @@ class Flavor:
     dockerfile: Path
     requirements: Path
     default_target: Target  # the default BASE_IMAGE's
+    # Where the image's Horovod wheel (pinned in the requirements file) comes from: "host" = the wheel
+    # scripts/install_horovod.sh caches, put into the wheelhouse; "builder" = the Dockerfile's own
+    # builder stage, which compiles the sdist (the wheelhouse then holds the sdist and build tools).
+    horovod: str
 
 
 FLAVORS = {
-    "cpu": Flavor("cpu", DOCKER_DIR / "Dockerfile.cpu", DOCKER_DIR / "requirements-cpu.txt", BOOKWORM),
-    "gpu": Flavor("gpu", DOCKER_DIR / "Dockerfile.gpu", DOCKER_DIR / "requirements-gpu.txt", FOCAL),
+    "cpu": Flavor("cpu", DOCKER_DIR / "Dockerfile.cpu", DOCKER_DIR / "requirements-cpu.txt", BOOKWORM, "host"),
+    "gpu": Flavor("gpu", DOCKER_DIR / "Dockerfile.gpu", DOCKER_DIR / "requirements-gpu.txt", FOCAL, "builder"),
 }
+
+# What the GPU image's builder stage installs besides MXNet to compile Horovod (no build isolation:
+# the build must import the image's MXNet). Keep in step with HOROVOD_BUILD_REQUIREMENTS in
+# Dockerfile.gpu; build.py passes this value. cmake 4 refuses the old cmake_minimum_required of
+# Horovod's third-party code. Horovod's setup.py also lists its runtime dependencies as
+# setup_requires for a build, and setuptools would fetch missing ones from the index, past pip's
+# --find-links/--no-index: so they are installed first.
+HOROVOD_BUILD_REQUIREMENTS = ("setuptools<70", "wheel", "cmake>=3.13,<4", "cloudpickle", "psutil", "pyyaml",
+                              "packaging")
+# The marker that tells the Dockerfiles the wheelhouse is complete: install with --no-index.
+NO_INDEX_MARKER = ".no-index"
 
 
 def log(message):
@@ -144,8 +178,11 @@ def build_toolkit_wheel(dest):
     """Build the toolkit's wheel into `dest`; return its path."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    # An isolated build would fetch setuptools from the index on every build; with setuptools and
+    # wheel already here (the venv has them), the build needs no network once the wheelhouse exists.
+    have_tools = all(importlib.util.find_spec(name) for name in ("setuptools", "wheel"))
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q",
-         "-w", dest, REPO_ROOT])
+         *(["--no-build-isolation"] if have_tools else []), "-w", dest, REPO_ROOT])
     wheels = sorted(dest.glob("mx_training_toolkit-*.whl"))
     if len(wheels) != 1:
         raise RuntimeError("expected one toolkit wheel in %s, found %s" % (dest, wheels))
@@ -231,28 +268,277 @@ def ensure_base_image(suite=BASE_SUITE, packages=BASE_PACKAGES, timings=None, cl
     return name
 
 
+# --- Horovod ------------------------------------------------------------------------------------
+
+HOROVOD_SCRIPT = REPO_ROOT / "scripts" / "install_horovod.sh"
+HOST_VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+_HOROVOD_PIN = re.compile(r"^\s*horovod\s*==\s*([0-9][^\s;#]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def horovod_pin(requirements):
+    """The Horovod version a requirements text pins (a `horovod==X` line), or None."""
+    match = _HOROVOD_PIN.search(requirements)
+    return match.group(1) if match else None
+
+
+def without_horovod(requirements):
+    """The requirements text without its horovod line: what `pip download` can fetch (the index has
+    no Horovod wheel), and what an image built --without-horovod installs."""
+    return "".join(line for line in requirements.splitlines(keepends=True) if not _HOROVOD_PIN.match(line))
+
+
+def horovod_cache_root():
+    """Where scripts/install_horovod.sh caches: $MX_TRAINING_CACHE, else build.py's cache dir; the
+    wheels are in its horovod/ subdirectory."""
+    return Path(os.environ.get("MX_TRAINING_CACHE") or CACHE_DIR)
+
+
+def horovod_wheel_name(version, target):
+    abi = "cp" + target.python_version.replace(".", "")
+    return "horovod-%s-%s-%s-linux_x86_64.whl" % (version, abi, abi)
+
+
+def _python_version(python):
+    proc = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_horovod_wheel(version, target, cache_root=None, python=None, build_missing=True, timings=None):
+    """Return the Horovod wheel (MXNet + Gloo, no MPI) that scripts/install_horovod.sh caches for
+    `target`'s Python. When it is missing, run the script with `python` (default: the repository's
+    .venv, which must have `target`'s Python and mxnet) to build it (about 5 minutes on 2 cores),
+    or, with build_missing=False or no such Python, fail saying how to make it."""
+    cache_root = Path(cache_root) if cache_root else horovod_cache_root()
+    wheel = cache_root / "horovod" / horovod_wheel_name(version, target)
+    python = Path(python) if python else HOST_VENV_PYTHON
+    how = ("build it with `MX_TRAINING_CACHE=%s bash scripts/install_horovod.sh PYTHON`, PYTHON being the "
+           "python of a Python %s virtual environment with mxnet (`pip install -e '.[mxnet]'`), then run "
+           "build.py again" % (cache_root, target.python_version))
+    with file_lock("horovod"):
+        if wheel.exists():
+            log("Horovod wheel %s exists" % wheel)
+            return wheel
+        if not build_missing:
+            raise RuntimeError("no Horovod wheel %s; %s" % (wheel, how))
+        if not python.exists():
+            raise RuntimeError("no Horovod wheel %s, and no %s to build it with; %s" % (wheel, python, how))
+        found = _python_version(python)
+        if found != target.python_version:
+            raise RuntimeError("no Horovod wheel %s, and %s is Python %s, not %s; %s"
+                               % (wheel, python, found, target.python_version, how))
+        with stage("Horovod wheel (scripts/install_horovod.sh %s)" % python, timings):
+            try:
+                run(["bash", HOROVOD_SCRIPT, python],
+                    env={**os.environ, "MX_TRAINING_CACHE": str(cache_root), "HOROVOD_VERSION": version})
+            except subprocess.CalledProcessError as exc:
+                raise RuntimeError("scripts/install_horovod.sh %s failed (exit status %d), so there is no %s; "
+                                   "its output above says why" % (python, exc.returncode, wheel)) from None
+        if not wheel.exists():
+            raise RuntimeError("scripts/install_horovod.sh ran but left no %s; %s" % (wheel, how))
+    return wheel
+
+
+# ELF64 little-endian constants (the wheel is linux_x86_64).
+_SHT_DYNAMIC, _SHT_DYNSYM, _SHT_VERDEF, _SHT_VERNEED = 6, 11, 0x6FFFFFFD, 0x6FFFFFFE
+_DT_STRING_TAGS = (1, 14, 15, 29)  # DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH
+_DT_RPATH_TAGS = (15, 29)
+
+
+def set_runpath(data, runpath):
+    """Return the ELF shared object `data` with its DT_RUNPATH/DT_RPATH string replaced by `runpath`,
+    in place in .dynstr (padded with NULs); `data` unchanged if it has none. patchelf would do this,
+    but is not on these machines; a rewrite in place is enough as long as the new string is not
+    longer and no other name of the file shares the old string's bytes (the linker merges string
+    tails), which is checked."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not an ELF64 little-endian file")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    # Section header fields: name, type, flags, addr, offset, size, link, info, addralign, entsize.
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    dynamic = [s for s in sections if s[1] == _SHT_DYNAMIC]
+    if not dynamic:
+        return data
+    dynstr = sections[dynamic[0][6]]
+    strtab = dynstr[4]
+    targets, names = [], []  # offsets in .dynstr: runpath strings; every other name
+    for pos in range(dynamic[0][4], dynamic[0][4] + dynamic[0][5], 16):
+        tag, value = struct.unpack_from("<qQ", data, pos)
+        if tag == 0:
+            break
+        if tag in _DT_RPATH_TAGS:
+            targets.append(value)
+        elif tag in _DT_STRING_TAGS:
+            names.append(value)
+    for section in sections:
+        if section[6] != dynamic[0][6]:
+            continue
+        if section[1] == _SHT_DYNSYM:
+            names += [struct.unpack_from("<I", data, pos)[0]
+                      for pos in range(section[4], section[4] + section[5], 24)]
+        elif section[1] in (_SHT_VERNEED, _SHT_VERDEF):
+            names += _version_names(data, section)
+    out = bytearray(data)
+    for offset in targets:
+        start = strtab + offset
+        old_length = data.index(b"\0", start) - start
+        new = runpath.encode()
+        if len(new) > old_length:
+            raise RuntimeError("RUNPATH %r is shorter than %r: cannot rewrite it in place"
+                               % (data[start:start + old_length].decode(), runpath))
+        if any(offset < name <= offset + old_length for name in names):
+            raise RuntimeError("another name shares the bytes of RUNPATH %r: cannot rewrite it in place"
+                               % data[start:start + old_length].decode())
+        out[start:start + old_length] = new + b"\0" * (old_length - len(new))
+    return bytes(out)
+
+
+def _version_names(data, section):
+    """The .dynstr offsets a GNU version section (verneed or verdef) refers to."""
+    names, pos = [], section[4]
+    for _ in range(section[7]):  # sh_info: the number of entries
+        if section[1] == _SHT_VERNEED:
+            _version, count, file_name, aux, following = struct.unpack_from("<HHIII", data, pos)
+            names.append(file_name)
+            aux_pos = pos + aux
+            for _ in range(count):
+                _hash, _flags, _other, name, aux_next = struct.unpack_from("<IHHII", data, aux_pos)
+                names.append(name)
+                aux_pos += aux_next
+        else:
+            _version, _flags, _index, count, _hash, aux, following = struct.unpack_from("<HHHHIII", data, pos)
+            aux_pos = pos + aux
+            for _ in range(count):
+                name, aux_next = struct.unpack_from("<II", data, aux_pos)
+                names.append(name)
+                aux_pos += aux_next
+        if not following:
+            break
+        pos += following
+    return names
+
+
+def elf_runpath(data):
+    """The DT_RUNPATH (or DT_RPATH) string of an ELF64 shared object, or None."""
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    for section in sections:
+        if section[1] != _SHT_DYNAMIC:
+            continue
+        strtab = sections[section[6]][4]
+        for pos in range(section[4], section[4] + section[5], 16):
+            tag, value = struct.unpack_from("<qQ", data, pos)
+            if tag in _DT_RPATH_TAGS:
+                start = strtab + value
+                return data[start:data.index(b"\0", start)].decode()
+    return None
+
+
+def _record_hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def relocate_horovod_wheel(source, dest_dir):
+    """Copy the Horovod wheel `source` into `dest_dir` (same file name) with every shared object's
+    RUNPATH that names a host directory .../site-packages/mxnet replaced by the same directory
+    relative to the object ($ORIGIN/../../mxnet for horovod/mxnet/mpi_lib*.so), and its RECORD
+    updated. scripts/install_horovod.sh builds against the host venv's MXNet, so the wheel it caches
+    finds libmxnet.so only at that host path; relocated, it finds the image's own MXNet, and `ldd`
+    in the image resolves every library. Return the new wheel's path."""
+    source, dest_dir = Path(source), Path(dest_dir)
+    dest = dest_dir / source.name
+    with zipfile.ZipFile(source) as wheel:
+        infos = wheel.infolist()
+        contents = {info.filename: wheel.read(info) for info in infos}
+    changed = {}
+    for name, data in contents.items():
+        if not name.endswith(".so") or not data.startswith(b"\x7fELF"):
+            continue
+        runpath = elf_runpath(data)
+        if runpath and any(part.rstrip("/").endswith("site-packages/mxnet") for part in runpath.split(":")):
+            relative = os.path.relpath("mxnet", os.path.dirname(name) or ".")
+            changed[name] = set_runpath(data, "$ORIGIN/" + relative)
+            log("%s: RUNPATH %s -> $ORIGIN/%s" % (name, runpath, relative))
+    record = next(name for name in contents if name.endswith(".dist-info/RECORD"))
+    lines = []
+    for line in contents[record].decode().splitlines():
+        path = line.rsplit(",", 2)[0]
+        if path in changed:
+            line = "%s,%s,%d" % (path, _record_hash(changed[path]), len(changed[path]))
+        lines.append(line)
+    contents.update(changed)
+    contents[record] = ("\n".join(lines) + "\n").encode()
+    partial = dest_dir / (source.name + ".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for info in infos:  # same order and file modes; RECORD stays last
+            wheel.writestr(info, contents[info.filename], compress_type=zipfile.ZIP_DEFLATED)
+    os.replace(partial, dest)
+    return dest
+
+
+def add_horovod_wheel(wheel, dest_dir):
+    """Put the relocated copy of `wheel` into `dest_dir` unless the copy there already came from
+    this very wheel (a marker keeps the source's hash); drop other Horovod wheels there."""
+    dest_dir = Path(dest_dir)
+    source_hash = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
+    marker = dest_dir / ".horovod-source"
+    dest = dest_dir / Path(wheel).name
+    if dest.exists() and marker.exists() and marker.read_text() == source_hash:
+        return dest
+    for stale in dest_dir.glob("horovod-*.whl"):
+        stale.unlink()
+    dest = relocate_horovod_wheel(wheel, dest_dir)
+    marker.write_text(source_hash)
+    return dest
+
+
 # --- wheelhouse ---------------------------------------------------------------------------------
 
-def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None):
+def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None, horovod=True, build_horovod=True):
     """Return a directory of wheels for the flavor's requirements file, for `target`; downloaded
-    once per distinct requirements file and target, then reused."""
-    requirements = FLAVORS[flavor].requirements.read_text()
-    key = hashlib.sha256(repr((requirements, target)).encode()).hexdigest()[:12]
+    once per distinct requirements file and target, then reused.
+
+    With `horovod` (and a `horovod==X` pin in the requirements), the CPU flavor's wheelhouse also
+    gets the relocated Horovod wheel of ensure_horovod_wheel() (refreshed whenever that wheel
+    changes), and the GPU flavor's the Horovod sdist and HOROVOD_BUILD_REQUIREMENTS for its builder
+    stage. Everything else comes from `pip download`, Horovod's own dependencies included."""
+    spec = FLAVORS[flavor]
+    requirements = spec.requirements.read_text()
+    version = horovod_pin(requirements) if horovod else None
+    download = without_horovod(requirements)
+    build_tools = HOROVOD_BUILD_REQUIREMENTS if version and spec.horovod == "builder" else ()
+    sdist = version if version and spec.horovod == "builder" else None
+    # Ask for the host wheel first: it may take the script minutes to build it.
+    host_wheel = None
+    if version and spec.horovod == "host":
+        host_wheel = ensure_horovod_wheel(version, target, build_missing=build_horovod, timings=timings)
+    key = hashlib.sha256(repr((download, target, build_tools, sdist)).encode()).hexdigest()[:12]
     wheelhouse = Path(cache_dir) / "wheelhouse" / ("%s-py%s-%s" % (flavor, target.python_version, key))
     with file_lock("wheelhouse"):
         if (wheelhouse / ".complete").exists():
             log("wheelhouse %s exists" % wheelhouse)
-            return wheelhouse
-        with stage("wheelhouse", timings):
-            partial = wheelhouse.with_name(wheelhouse.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-                 "--dest", partial, *target.pip_download_args(),
-                 "-r", FLAVORS[flavor].requirements])
-            (partial / ".complete").write_text(requirements)
-            shutil.rmtree(wheelhouse, ignore_errors=True)
-            partial.rename(wheelhouse)
+        else:
+            with stage("wheelhouse", timings):
+                partial = wheelhouse.with_name(wheelhouse.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+                pip_download = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
+                                "--dest", partial]
+                with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="requirements-") as listed:
+                    listed.write(download)
+                    listed.flush()
+                    run([*pip_download, *target.pip_download_args(), "-r", listed.name])
+                if build_tools:
+                    run([*pip_download, *target.pip_download_args(), *build_tools])
+                if sdist:
+                    run([*pip_download, "--no-deps", "--no-binary", ":all:", "horovod==" + sdist])
+                (partial / ".complete").write_text(requirements)
+                shutil.rmtree(wheelhouse, ignore_errors=True)
+                partial.rename(wheelhouse)
+        if host_wheel:
+            add_horovod_wheel(host_wheel, wheelhouse)
     return wheelhouse
 
 
@@ -266,15 +552,28 @@ def _link_or_copy(source, dest):
 
 
 def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=None, os_packages=None,
-          build_args=(), python_version=None, timings=None):
+          build_args=(), python_version=None, timings=None, builder_image=None, with_horovod=True,
+          build_horovod=True):
     """Build the image `tag`; return `timings` (stage name -> seconds).
 
     local: make and use the debootstrap base image and a host-made wheelhouse (unless base_image or
     wheelhouse are given). offline (default: when local): build with no network at all.
+    builder_image: the GPU flavor's BUILDER_IMAGE (a CUDA devel image), where Horovod is compiled.
+    with_horovod=False: an image without Horovod (its pin is left out of requirements.txt).
+    build_horovod=False: fail, rather than run scripts/install_horovod.sh, when the CPU image's
+    Horovod wheel is not cached.
     """
     timings = {} if timings is None else timings
     client = docker_client()
     spec = FLAVORS[flavor]
+    requirements = spec.requirements.read_text()
+    horovod_version = horovod_pin(requirements) if with_horovod else None
+    if not with_horovod:
+        requirements = without_horovod(requirements)
+    if horovod_version and spec.horovod == "builder" and local and builder_image is None:
+        raise RuntimeError("the %s image compiles Horovod (NCCL) in a CUDA devel stage, and --local cannot make "
+                           "a CUDA devel image: pass --builder-image IMAGE (a local CUDA devel image with the base's "
+                           "Python), or --without-horovod" % flavor)
     if local and base_image is None:
         base_image = ensure_base_image(timings=timings, client=client)
     target = BOOKWORM if local else spec.default_target
@@ -286,18 +585,33 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
         with stage("toolkit wheel", timings):
             build_toolkit_wheel(context / "dist")
         if local and wheelhouse is None:
-            wheelhouse = ensure_wheelhouse(flavor, target, timings=timings)
+            wheelhouse = ensure_wheelhouse(flavor, target, timings=timings, horovod=bool(horovod_version),
+                                           build_horovod=build_horovod)
         shutil.copy2(spec.dockerfile, context / "Dockerfile")
-        shutil.copy2(spec.requirements, context / "requirements.txt")
+        (context / "requirements.txt").write_text(requirements)
         (context / "wheelhouse").mkdir()
         if wheelhouse:
-            for wheel in Path(wheelhouse).glob("*.whl"):
-                _link_or_copy(wheel, context / "wheelhouse" / wheel.name)
+            # Wheels, and for a builder stage the Horovod sdist; never the cache's marker files.
+            for package in Path(wheelhouse).iterdir():
+                if package.name.endswith((".whl", ".tar.gz")):
+                    _link_or_copy(package, context / "wheelhouse" / package.name)
+            # A given wheelhouse has everything: pip must not look at the index.
+            (context / "wheelhouse" / NO_INDEX_MARKER).write_text("")
+        if horovod_version and spec.horovod == "host" and not any(
+                (context / "wheelhouse").glob("horovod-%s-*.whl" % horovod_version)):
+            # The index has no Horovod wheel: ours goes along even when the rest comes from the index.
+            add_horovod_wheel(ensure_horovod_wheel(horovod_version, target, build_missing=build_horovod,
+                                                   timings=timings), context / "wheelhouse")
         argv = [*client.build_argv, "-t", tag, "-f", context / "Dockerfile"]
         if base_image:
             argv += ["--build-arg", "BASE_IMAGE=" + base_image]
         if os_packages is not None:
             argv += ["--build-arg", "OS_PACKAGES=" + os_packages]
+        if spec.horovod == "builder":
+            argv += ["--build-arg", "HOROVOD_STAGE=" + ("horovod-build" if horovod_version else "horovod-none"),
+                     "--build-arg", "HOROVOD_BUILD_REQUIREMENTS=" + " ".join(HOROVOD_BUILD_REQUIREMENTS)]
+            if builder_image:
+                argv += ["--build-arg", "BUILDER_IMAGE=" + builder_image]
         for arg in build_args:
             argv += ["--build-arg", arg]
         if offline:
@@ -327,6 +641,12 @@ def main(argv=None):
     parser.add_argument("--os-packages", help='OS_PACKAGES build argument ("" = never run apt)')
     parser.add_argument("--python-version", help="wheelhouse target Python (default: the base's)")
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--builder-image",
+                        help="GPU: BUILDER_IMAGE, the CUDA devel image Horovod is compiled in (needed with --local)")
+    parser.add_argument("--without-horovod", action="store_true",
+                        help="leave Horovod out of the image (the GPU image on --local without --builder-image)")
+    parser.add_argument("--no-build-horovod", action="store_true",
+                        help="fail when the Horovod wheel is not cached instead of running scripts/install_horovod.sh")
     parser.add_argument("--base-only", action="store_true", help="only make the local base image")
     args = parser.parse_args(argv)
 
@@ -338,7 +658,8 @@ def main(argv=None):
         build(args.flavor, args.tag or "mx-training-toolkit:" + args.flavor, base_image=args.base_image,
               wheelhouse=args.wheelhouse, local=args.local, offline=args.offline,
               os_packages=args.os_packages, build_args=args.build_arg,
-              python_version=args.python_version, timings=timings)
+              python_version=args.python_version, timings=timings, builder_image=args.builder_image,
+              with_horovod=not args.without_horovod, build_horovod=not args.no_build_horovod)
     except (subprocess.CalledProcessError, RuntimeError) as exc:
         log("FAILED: %s" % exc)
         return 1

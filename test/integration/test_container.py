@@ -1,8 +1,18 @@
 """The CPU image run as a container, the way the platform runs it: `docker run IMAGE train` with the
-job's /opt/ml mounted. Needs a Docker engine (.ci/docker-up.sh); fails without one when CI=true."""
+job's /opt/ml mounted. Needs a Docker engine (.ci/docker-up.sh); fails without one when CI=true.
+At the end, docker/build.py's handling of the Horovod wheel, which needs no engine."""
 
+import base64
+import hashlib
 import json
+import os
+import re
+import subprocess
+import sys
 import time
+import zipfile
+
+import pytest
 
 from . import docker_support as ds
 
@@ -176,3 +186,215 @@ def test_legacy_script_on_two_containers_gets_the_parameter_server(cpu_image, jo
     assert _model_files(jobs[0]) == ["model-0000.params", "model-shapes.json", "model-symbol.json"], \
         results[0].explain()
     assert _model_files(jobs[1]) == [], results[1].explain()
+
+
+# --- Horovod (the SDK's mpi option) in the image ------------------------------------------------
+
+def test_image_has_horovod_with_gloo_stripped_and_with_every_library(cpu_image):
+    # One container for all the checks: imports, how Horovod was built, pip check, the installed
+    # size (the stripped wheel: about 5 MB with its .pyc files, 49 MB unstripped) and ldd.
+    check = ("set -e; python -c 'import horovod, horovod.mxnet as hvd;"
+             " print(horovod.__version__, hvd.gloo_built(), hvd.mpi_built(), hvd.nccl_built())';"
+             " python -m pip check;"
+             " du -sk /opt/venv/lib/python3.11/site-packages/horovod | cut -f1;"
+             " ldd /opt/venv/lib/python3.11/site-packages/horovod/mxnet/mpi_lib.cpython-311-x86_64-linux-gnu.so")
+    proc = ds.docker("run", "--rm", "--network", "none", "--label", "%s=%s" % (ds.LABEL, ds.RUN_ID),
+                     cpu_image, "sh", "-c", check, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "0.28.1 True False 0", proc.stdout
+    assert lines[1] == "No broken requirements found.", proc.stdout
+    size_kb = int(lines[2])
+    print("site-packages/horovod in the image: %d KiB" % size_kb)
+    assert size_kb < 10 * 1024, proc.stdout
+    libraries = dict(line.split(" => ") for line in (l.strip() for l in lines[3:]) if " => " in line)
+    assert not [name for name, path in libraries.items() if "not found" in path], proc.stdout
+    # libmxnet.so through the relocated RUNPATH ($ORIGIN/../../mxnet), never a host path.
+    assert libraries["libmxnet.so"].startswith(
+        "/opt/venv/lib/python3.11/site-packages/horovod/mxnet/../../mxnet/libmxnet.so "), proc.stdout
+    assert libraries["libgomp.so.1"].startswith("/lib/x86_64-linux-gnu/libgomp.so.1 "), proc.stdout
+
+
+def _horovod_jobs(job_root, script, **hyperparameters):
+    """Two hosts, one rank each, the way the SDK's distribution={'mpi': {'enabled': True,
+    'processes_per_host': 1}} writes them; Gloo on the containers' own interface."""
+    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
+    for job in jobs:
+        job.add_code(script, shared="horovod/" + script)
+        job.entry(script, sagemaker_mpi_enabled=True, sagemaker_mpi_num_of_processes_per_host=1,
+                  **hyperparameters)
+        job.resource_config["network_interface_name"] = "eth0"
+    return jobs
+
+
+def test_horovod_allreduce_on_two_containers(cpu_image, job_root):
+    jobs = _horovod_jobs(job_root, "allreduce.py")
+    results = ds.run_job(cpu_image, jobs, timeout=120)
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert result.succeeded, result.explain()
+    reports = [json.loads(result.read("output", "data", "rank-%d.json" % rank)) for rank, result in enumerate(results)]
+    assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
+        (0, 2, 0, 1, "algo-1"), (1, 2, 0, 1, "algo-2")]
+    assert all(r["sum"] == [3.0, 3.0, 3.0] for r in reports), reports
+    assert "[rank 1] allreduce: rank 1 of 2 got [3.0, 3.0, 3.0]" in results[1].logs, results[1].explain()
+
+
+def test_horovod_gluon_training_on_two_containers(cpu_image, job_root):
+    jobs = _horovod_jobs(job_root, "gluon_train.py")
+    results = ds.run_job(cpu_image, jobs, timeout=120)
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert result.succeeded, result.explain()
+    params = [result.read("output", "data", "params-rank%d.json" % rank) for rank, result in enumerate(results)]
+    assert params[0] is not None and params[0] == params[1], params
+    assert _model_files(jobs[0]) == ["model-0000.params", "model-shapes.json", "model-symbol.json"], \
+        results[0].explain()
+    assert _model_files(jobs[1]) == [], results[1].explain()
+
+
+def test_killing_a_horovod_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
+    jobs = _horovod_jobs(job_root, "allreduce.py", sleep=120)
+    names = []
+    started = time.monotonic()
+    try:
+        for job in jobs:
+            names.append(ds.start_container(cpu_image, job, job_network))
+        # Both ranks are past hvd.init() (the Gloo context is up) and sleep before the allreduce.
+        ready = ds.wait_for_log(names, "started, pid", timeout=90)
+        assert ready, "\n".join(ds.result_of(n, j, started).explain() for n, j in zip(names, jobs))
+        killed_at = time.monotonic()
+        ds.docker("kill", names[1])
+        code = ds.wait_for_exit(names[0], timeout=45)
+        seconds = time.monotonic() - killed_at
+        result = ds.result_of(names[0], jobs[0], started)
+    finally:
+        ds.remove(names)
+    first = result.failure_first_line
+    print("algo-1 exited %s, %.2f s after docker kill algo-2; failure: %s" % (code, seconds, first))
+    assert seconds < 30, result.explain()
+    assert code == 1, result.explain()
+    # The launchers' channel notices first (the sleeping rank 0 has no Horovod operation pending to
+    # fail); the lost host is the root cause, status 1.
+    assert first == ("Job failed on algo-2: the connection to the launcher on algo-2 was lost "
+                     "(the host stopped or died)"), result.explain()
+    assert _model_files(jobs[0]) == [], result.explain()
+
+
+# --- docker/build.py: the Horovod wheel (no engine needed) ----------------------------------------
+
+BUILD = ds.build
+HOROVOD_VERSION = "0.28.1"
+
+
+def test_the_images_pin_the_horovod_version_scripts_install_horovod_sh_builds():
+    script = (ds.REPO_ROOT / "scripts" / "install_horovod.sh").read_text()
+    default = re.search(r'VERSION="\$\{HOROVOD_VERSION:-([^}]+)\}"', script).group(1)
+    for flavor in ("cpu", "gpu"):
+        requirements = BUILD.FLAVORS[flavor].requirements.read_text()
+        assert BUILD.horovod_pin(requirements) == default == HOROVOD_VERSION
+        kept = BUILD.without_horovod(requirements)
+        assert BUILD.horovod_pin(kept) is None
+        # Only the horovod line goes; its dependencies stay.
+        assert len(requirements.splitlines()) - len(kept.splitlines()) == 1
+        assert "\ncloudpickle\n" in kept and "\npyyaml\n" in kept
+
+
+def _cached_horovod_wheel():
+    try:
+        return BUILD.ensure_horovod_wheel(HOROVOD_VERSION, BUILD.BOOKWORM, build_missing=False)
+    except RuntimeError as exc:
+        if ds.in_ci():
+            raise
+        pytest.skip(str(exc))
+
+
+def test_the_wheel_in_the_wheelhouse_finds_libmxnet_relative_to_itself(tmp_path):
+    source = _cached_horovod_wheel()
+    relocated = BUILD.add_horovod_wheel(source, tmp_path)
+    assert relocated == tmp_path / source.name
+    library = "horovod/mxnet/mpi_lib.cpython-311-x86_64-linux-gnu.so"
+    with zipfile.ZipFile(source) as before, zipfile.ZipFile(relocated) as after:
+        assert [i.filename for i in before.infolist()] == [i.filename for i in after.infolist()]
+        assert after.getinfo(library).external_attr == before.getinfo(library).external_attr
+        assert BUILD.elf_runpath(before.read(library)).endswith("/site-packages/mxnet")
+        assert BUILD.elf_runpath(after.read(library)) == "$ORIGIN/../../mxnet"
+        assert len(after.read(library)) == len(before.read(library))
+        changed = [name for name in before.namelist() if before.read(name) != after.read(name)]
+        assert changed == [library, "horovod-%s.dist-info/RECORD" % HOROVOD_VERSION]
+        # RECORD names every file's real hash and size, so pip and `wheel unpack` accept it.
+        for line in after.read("horovod-%s.dist-info/RECORD" % HOROVOD_VERSION).decode().splitlines():
+            name, digest, size = line.rsplit(",", 2)
+            if digest:
+                data = after.read(name)
+                expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert (digest, int(size)) == ("sha256=" + expected, len(data)), name
+    # The next build reuses it: not rewritten while the cached wheel stays the same.
+    stamp = relocated.stat().st_mtime_ns
+    assert BUILD.add_horovod_wheel(source, tmp_path) == relocated
+    assert relocated.stat().st_mtime_ns == stamp
+
+
+def test_a_missing_horovod_wheel_and_no_python_to_build_it_fails_saying_how_to_make_it(tmp_path):
+    with pytest.raises(RuntimeError) as raised:
+        BUILD.ensure_horovod_wheel(HOROVOD_VERSION, BUILD.BOOKWORM, cache_root=tmp_path, python=tmp_path / "python")
+    assert str(raised.value) == (
+        "no Horovod wheel {root}/horovod/horovod-0.28.1-cp311-cp311-linux_x86_64.whl, and no {root}/python to "
+        "build it with; build it with `MX_TRAINING_CACHE={root} bash scripts/install_horovod.sh PYTHON`, "
+        "PYTHON being the python of a Python 3.11 virtual environment with mxnet (`pip install -e '.[mxnet]'`), "
+        "then run build.py again".format(root=tmp_path))
+
+
+def _build_py(*args, **env):
+    began = time.monotonic()
+    proc = subprocess.run([sys.executable, str(ds.REPO_ROOT / "docker" / "build.py"), *args], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+    print("build.py %s: exit %d after %.1f s" % (" ".join(args), proc.returncode, time.monotonic() - began))
+    return proc
+
+
+def test_build_py_without_a_cached_horovod_wheel_and_no_build_fails_clearly(tmp_path):
+    # Not --local: it fails before anything needs the engine (after the toolkit wheel, ~5 s).
+    proc = _build_py("--flavor", "cpu", "--tag", "mx-training-toolkit:never-built", "--no-build-horovod",
+                     MX_TRAINING_CACHE=str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("[build.py] FAILED")]
+    assert failed == [
+        "[build.py] FAILED: no Horovod wheel {root}/horovod/horovod-0.28.1-cp311-cp311-linux_x86_64.whl; build it "
+        "with `MX_TRAINING_CACHE={root} bash scripts/install_horovod.sh PYTHON`, PYTHON being the python of a "
+        "Python 3.11 virtual environment with mxnet (`pip install -e '.[mxnet]'`), then run build.py again"
+        .format(root=tmp_path)], proc.stderr
+
+
+def test_build_py_gpu_local_without_a_builder_image_fails_before_building_anything():
+    proc = _build_py("--flavor", "gpu", "--local")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "[build.py] FAILED: the gpu image compiles Horovod (NCCL) in a CUDA devel stage, and --local cannot make "
+        "a CUDA devel image: pass --builder-image IMAGE (a local CUDA devel image with the base's Python), or "
+        "--without-horovod"], proc.stderr
+
+
+def test_a_missing_horovod_wheel_is_built_with_scripts_install_horovod_sh(tmp_path, monkeypatch):
+    # A stand-in for the script (the real build takes minutes): it must be run with the venv's python
+    # as its argument and MX_TRAINING_CACHE naming the cache it fills; a failure of it is reported.
+    script = tmp_path / "install_horovod.sh"
+    script.write_text('set -eu\necho "$1" > "$MX_TRAINING_CACHE/argument"\n'
+                      '[ "${FAIL:-}" = 1 ] && exit 7\n'
+                      'mkdir -p "$MX_TRAINING_CACHE/horovod"\n'
+                      ': > "$MX_TRAINING_CACHE/horovod/horovod-$HOROVOD_VERSION-cp311-cp311-linux_x86_64.whl"\n')
+    monkeypatch.setattr(BUILD, "HOROVOD_SCRIPT", script)
+    python = BUILD.HOST_VENV_PYTHON if BUILD.HOST_VENV_PYTHON.exists() else sys.executable
+    if BUILD._python_version(python) != "3.11":
+        pytest.skip("needs a Python 3.11 to stand for the venv's")
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(RuntimeError) as raised:
+        BUILD.ensure_horovod_wheel(HOROVOD_VERSION, BUILD.BOOKWORM, cache_root=tmp_path, python=python)
+    assert str(raised.value) == (
+        "scripts/install_horovod.sh %s failed (exit status 7), so there is no %s/horovod/horovod-0.28.1-cp311-"
+        "cp311-linux_x86_64.whl; its output above says why" % (python, tmp_path))
+    monkeypatch.delenv("FAIL")
+    wheel = BUILD.ensure_horovod_wheel(HOROVOD_VERSION, BUILD.BOOKWORM, cache_root=tmp_path, python=python)
+    assert wheel == tmp_path / "horovod" / "horovod-0.28.1-cp311-cp311-linux_x86_64.whl"
+    assert wheel.exists()
+    assert (tmp_path / "argument").read_text() == "%s\n" % python
