@@ -1,75 +1,58 @@
 """Process mechanics: start specs in their own sessions, move their output, reap, stop.
 
 Each child runs in a new session (its own process group) and dies with the launcher if the
-launcher itself is SIGKILLed (``PR_SET_PDEATHSIG``). Reader threads copy its output as it comes
-(never blocking the child on a full pipe) and keep the last lines of its stderr. A waiter thread
-per child posts its exit to one event queue (a ``queue.SimpleQueue``, whose ``put`` is safe in a
-signal handler); the decisions are ``jobstate``'s. Orphans re-parented to the launcher (it is a
-subreaper) are reaped as they exit, and stopped with the rest at the end.
+launcher itself is SIGKILLed (``PR_SET_PDEATHSIG``). Output threads copy its output in chunks as
+it comes (``output``: never blocking the child on a full pipe) and keep the last lines of its
+stderr. A waiter thread per child posts its exit to one event queue (a ``queue.SimpleQueue``,
+whose ``put`` is safe in a signal handler); the decisions are ``jobstate``'s. Orphans
+re-parented to the launcher (it is a subreaper) are reaped as they exit, and stopped with the rest
+at the end.
 """
 
-import collections
 import os
 import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from .errors import UserScriptError
 from .log import get_logger
 from .outcome import CHILD, EXIT, Event, JobResult, exit_status
+from .output import Forwarder, Output as _Output, Tail, pump
 from .runner import read_status
 from .signals import start_thread
 
 log = get_logger(__name__)
 
-TAIL_LINES = 60
-MAX_LINE = 4000
 DRAIN_AFTER_EXIT = 0.2  # seconds to finish copying a child's output once it exited (a descendant may hold the pipes)
+DRAIN_BUSY_LIMIT = 2.0  # seconds a drain may go on past its timeout while output keeps coming
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
-class _Output:
-    """Serialises whole lines from many reader threads onto one binary stream."""
-
-    def __init__(self, stream):
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def write_line(self, data):
-        with self._lock:
-            try:
-                self._stream.write(data)
-                self._stream.flush()
-            except (OSError, ValueError):
-                pass  # our own stdout went away: keep draining the child anyway
-
-
 class Child:
-    """A started process: its Popen, its stderr tail, its reader and waiter threads."""
+    """A started process: its Popen, its stderr tail, its output and waiter threads."""
 
     def __init__(self, spec, popen, events, stdout, stderr):
         self.spec = spec
         self.popen = popen
         self.pgid = popen.pid  # start_new_session: the child leads its own group
-        self.tail = collections.deque(maxlen=TAIL_LINES)
+        self.tail = Tail()  # the last lines of its stderr, for the failure file
         self.killed = False  # the launcher had to SIGKILL it after the grace period
         self._result = None
         prefix = spec.prefix.encode()
-        self._threads = [start_thread(self._pump, popen.stdout, stdout, prefix, None),
-                         start_thread(self._pump, popen.stderr, stderr, prefix, self.tail)]
+        self._forwarders = (Forwarder(stdout, prefix), Forwarder(stderr, prefix, self.tail))
+        self._threads = [start_thread(self._pump, popen.stdout, self._forwarders[0]),
+                         start_thread(self._pump, popen.stderr, self._forwarders[1])]
         start_thread(self._wait, events)
 
     @staticmethod
-    def _pump(pipe, out, prefix, tail):
-        for line in iter(pipe.readline, b""):
-            out.write_line(prefix + line if prefix else line)
-            if tail is not None:
-                tail.append(line[:MAX_LINE].decode("utf-8", "replace").rstrip("\n"))
-        pipe.close()
+    def _pump(pipe, forwarder):
+        try:
+            pump(pipe.fileno(), forwarder)
+        finally:
+            pipe.close()
 
     def _wait(self, events):
         self.popen.wait()
@@ -77,10 +60,21 @@ class Child:
         events.put(Event(EXIT, role=self.spec.role, result=self.result(), child=self))
 
     def drain(self, timeout):
-        """Wait (bounded) until the output threads have copied everything the child wrote."""
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        """Wait until the output threads have copied everything the child wrote (end of file on
+        both pipes). Bounded: it gives up on a pipe from which nothing came for ``timeout``
+        seconds (a descendant may hold it open, or our own stdout may be blocked), and after
+        ``timeout + DRAIN_BUSY_LIMIT`` seconds whatever comes (a descendant that keeps writing)."""
+        began = time.monotonic()
+        limit = began + timeout + DRAIN_BUSY_LIMIT
+        for thread, forwarder in zip(self._threads, self._forwarders):
+            while thread.is_alive():
+                # Waiting while data still flows: what a script wrote just before it exited may
+                # take a moment to copy when our own stdout is slow.
+                deadline = min(limit, max(began, forwarder.last_read) + timeout)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                thread.join(left)
 
     def result(self):
         """How the child ended (None while it runs). A child that recorded its status (the
