@@ -148,15 +148,16 @@ def test_parameter_server_job_on_two_containers(cpu_image, job_root):
     assert _model_files(jobs[1]) == [], results[1].explain()
 
 
-def test_killing_one_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
-    jobs = _dist_sum_jobs(job_root, steps=400, sleep=0.05)
+def _kill_the_second_container(cpu_image, jobs, job_network, ready_marker, ready_timeout):
+    """Start the jobs' containers, ``docker kill`` the second once every one logged ``ready_marker``
+    -> (the first's exit status, seconds from the kill to its exit, its ``Result``)."""
     names = []
     started = time.monotonic()
     try:
         for job in jobs:
             names.append(ds.start_container(cpu_image, job, job_network))
-        training = ds.wait_for_log(names, "dist_sum: pulled sum", timeout=60)
-        assert training, "\n".join(ds.result_of(n, j, started).explain() for n, j in zip(names, jobs))
+        ready = ds.wait_for_log(names, ready_marker, timeout=ready_timeout)
+        assert ready, "\n".join(ds.result_of(n, j, started).explain() for n, j in zip(names, jobs))
         killed_at = time.monotonic()
         ds.docker("kill", names[1])
         code = ds.wait_for_exit(names[0], timeout=45)
@@ -164,8 +165,14 @@ def test_killing_one_container_ends_the_job_on_the_other(cpu_image, job_root, jo
         result = ds.result_of(names[0], jobs[0], started)
     finally:
         ds.remove(names)
+    print("algo-1 exited %s, %.2f s after docker kill algo-2; failure: %s" % (code, seconds, result.failure_first_line))
+    return code, seconds, result
+
+
+def test_killing_one_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
+    jobs = _dist_sum_jobs(job_root, steps=400, sleep=0.05)
+    code, seconds, result = _kill_the_second_container(cpu_image, jobs, job_network, "dist_sum: pulled sum", 60)
     first = result.failure_first_line
-    print("algo-1 exited %s, %.2f s after docker kill algo-2; failure: %s" % (code, seconds, first))
     assert code is not None and code != 0, result.explain()
     assert seconds < 30, result.explain()
     assert first is not None, result.explain()
@@ -255,23 +262,9 @@ def test_horovod_gluon_training_on_two_containers(cpu_image, job_root):
 
 def test_killing_a_horovod_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
     jobs = _horovod_jobs(job_root, "allreduce.py", sleep=120)
-    names = []
-    started = time.monotonic()
-    try:
-        for job in jobs:
-            names.append(ds.start_container(cpu_image, job, job_network))
-        # Both ranks are past hvd.init() (the Gloo context is up) and sleep before the allreduce.
-        ready = ds.wait_for_log(names, "started, pid", timeout=90)
-        assert ready, "\n".join(ds.result_of(n, j, started).explain() for n, j in zip(names, jobs))
-        killed_at = time.monotonic()
-        ds.docker("kill", names[1])
-        code = ds.wait_for_exit(names[0], timeout=45)
-        seconds = time.monotonic() - killed_at
-        result = ds.result_of(names[0], jobs[0], started)
-    finally:
-        ds.remove(names)
+    # Both ranks are past hvd.init() (the Gloo context is up) and sleep before the allreduce.
+    code, seconds, result = _kill_the_second_container(cpu_image, jobs, job_network, "started, pid", 90)
     first = result.failure_first_line
-    print("algo-1 exited %s, %.2f s after docker kill algo-2; failure: %s" % (code, seconds, first))
     assert seconds < 30, result.explain()
     assert code == 1, result.explain()
     # The launchers' channel notices first (the sleeping rank 0 has no Horovod operation pending to
