@@ -15,7 +15,6 @@ import time
 from .log import get_logger
 from .outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, stopped_result
 from .plan import SERVICE_ROLES, SUPPORT_ROLES, WORKER
-from .runner import recorded_consequence
 
 log = get_logger(__name__)
 
@@ -204,38 +203,27 @@ def run(policy, processes, specs, channel=None):
     handles = [processes.start(spec) for spec in specs]
     policy.started({h: spec.role for h, spec in zip(handles, specs) if spec.role in SUPPORT_ROLES},
                    workers=sum(1 for spec in specs if spec.role == WORKER))
-    ranks = {h: spec for h, spec in zip(handles, specs) if spec.rank is not None}
     while not policy.state.final:
         event = _wait(policy, processes)
         if event is None:
             policy.timed_out()
         else:
-            if event.kind == EXIT and event.child in ranks:
-                event = _rank_exit(event, ranks, processes, policy, channel)
+            if event.kind == EXIT and event.result.consequence:
+                event = _await_cause(event, processes, policy, channel)
             policy.handle(event)
         _deliver(policy, channel)
     return policy
 
 
-def _named(event, ranks):
-    """An exit of a Horovod rank, saying which rank, and whether its failure is a consequence of
-    another rank's (it recorded so, see runner.is_consequence)."""
-    spec = ranks[event.child]
-    consequence = event.result.status != 0 and recorded_consequence(spec.status_file or "")
-    return event._replace(result=event.result._replace(rank=spec.rank, consequence=consequence))
-
-
-def _rank_exit(event, ranks, processes, policy, channel):
-    """A Horovod rank's exit -> the event to decide on.
+def _await_cause(event, processes, policy, channel):
+    """A Horovod rank's failure that is only a consequence of another rank's -> the event to
+    decide on.
 
     When one rank fails, the others error out too ("Horovod has been shut down"), and one of them
     may finish exiting first, here or on another host. Such a consequence is told to the other
     hosts at once (the first host's launcher holds it a while, waiting for the cause), and this
     host waits up to ``SETTLE`` seconds for the cause: a rank here that failed for its own reason,
     or the job's decision from the first host. Other events that come meanwhile are put back."""
-    event = _named(event, ranks)
-    if not event.result.consequence:
-        return event
     if channel is not None:
         channel.fail(event.result)
     deadline = policy.clock() + SETTLE
@@ -245,8 +233,7 @@ def _rank_exit(event, ranks, processes, policy, channel):
             other = processes.next_event(max(0.0, deadline - policy.clock()))
             if other is None:
                 break
-            if other.kind == EXIT and other.child in ranks and other.result.status != 0:
-                other = _named(other, ranks)
+            if other.kind == EXIT and other.result.role == WORKER and other.result.status != 0:
                 if not other.result.consequence:
                     return other
             elif other.kind == PEER_FAILED:

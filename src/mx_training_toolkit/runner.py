@@ -64,11 +64,11 @@ def record_status(status, environ=None, reason="", consequence=False):
             pass
 
 
-def read_status(path):
-    """The ``(status, reason)`` a child recorded in ``path``, or None when there is no readable
-    record (no file, or something that is not a status).
-
-    Also reads the older format, a bare integer, as ``(status, "")``."""
+def read_record(path):
+    """``(status, reason, consequence)`` as a child wrote them to ``path`` (``consequence``: the
+    failure only says that another Horovod rank failed, see ``is_consequence``), or None when
+    there is no readable record (no file, or something that is not a status). Also reads the
+    older format, a bare integer. (A plain tuple: this module stays light in the script's process.)"""
     import json
 
     try:
@@ -76,26 +76,18 @@ def read_status(path):
             value = json.loads(f.read().decode("utf-8"))
     except (OSError, ValueError, RecursionError):  # missing, unreadable, not UTF-8, not JSON
         return None
-    if isinstance(value, dict):
-        status, reason = value.get("status"), value.get("reason", "")
-    else:
-        status, reason = value, ""
+    if not isinstance(value, dict):
+        value = {"status": value}
+    status, reason = value.get("status"), value.get("reason", "")
     if not isinstance(status, int) or isinstance(status, bool):
         return None
-    return status, reason if isinstance(reason, str) else ""
+    return status, reason if isinstance(reason, str) else "", value.get("consequence") is True
 
 
-def recorded_consequence(path):
-    """Whether the child that writes ``path`` recorded a failure that is a consequence of another
-    process's (see ``is_consequence``)."""
-    import json
-
-    try:
-        with open(path, "rb") as f:
-            value = json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(value, dict) and value.get("consequence") is True
+def read_status(path):
+    """The ``(status, reason)`` a child recorded in ``path``, or None (see ``read_record``)."""
+    record = read_record(path)
+    return None if record is None else record[:2]
 
 
 def status_of_exit(error):

@@ -20,7 +20,7 @@ from .errors import UserScriptError
 from .log import get_logger
 from .outcome import CHILD, EXIT, Event, JobResult, exit_status
 from .output import Forwarder, Output as _Output, Tail, pump
-from .runner import read_status
+from .runner import read_record
 from .signals import start_thread
 
 log = get_logger(__name__)
@@ -81,12 +81,13 @@ class Child:
         runner, the legacy runner) is judged by its record: MXNet's shutdown may replace it."""
         if self._result is None and self.popen.returncode is not None:
             returncode = self.popen.returncode
-            status, reason = exit_status(returncode), ""
-            if returncode == 0 and self.spec.status_file:
-                status, reason = read_status(self.spec.status_file) or (0, "")
-            elif self.spec.status_file:
-                reason = (read_status(self.spec.status_file) or (0, ""))[1]
-            self._result = JobResult(self.spec.role, "", status, (), "", -returncode if returncode < 0 else 0, reason)
+            status = exit_status(returncode)
+            recorded, reason, consequence = (self.spec.status_file and read_record(self.spec.status_file)) or \
+                (0, "", False)
+            if returncode == 0:
+                status = recorded
+            self._result = JobResult(self.spec.role, "", status, (), "", -returncode if returncode < 0 else 0, reason,
+                                     self.spec.rank, consequence and status != 0)
         return None if self._result is None else self._result._replace(stderr_tail=tuple(self.tail))
 
 

@@ -4,7 +4,7 @@ starter (no processes, no real time). Each row: what happens when, and what the 
 import pytest
 
 from mx_training_toolkit import jobstate
-from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, JobPolicy, JobState
+from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, SETTLE, JobPolicy, JobState
 from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult
 from mx_training_toolkit.plan import ProcessSpec
 from fakes import FakeClock
@@ -54,6 +54,8 @@ class FakeProcesses:
             return Event(ALL_DONE)
         if what == "signal":
             return Event(SIGNAL, signum=args[0])
+        if what == "posted":
+            return args[0]
         raise ValueError(what)
 
 
@@ -213,10 +215,16 @@ class RankProcesses(FakeProcesses):
         return handle
 
     def _event(self, what, *args):
+        if what == "consequence":  # a rank's failure that only says another rank failed first
+            event = self._event("exit", *args)
+            return event._replace(result=event.result._replace(consequence=True))
         event = super()._event(what, *args)
-        if what == "exit" and args[0].startswith("rank"):
-            event = event._replace(role="worker", result=event.result._replace(role="worker"))
+        if what == "exit" and args[0].startswith("rank"):  # the starter names the rank, as Supervisor does
+            event = event._replace(role="worker", result=event.result._replace(role="worker", rank=int(args[0][4:])))
         return event
+
+    def post(self, event):
+        self.history.insert(0, (self.clock.now, "posted", event))
 
 
 def play_ranks(history, ranks=(0, 1), rendezvous=True, multi_host=True):
@@ -239,6 +247,13 @@ HOROVOD = [
      ["failed worker algo-1 134"]),
     ("the rendezvous server dies early", [(2, "exit", "rendezvous", 1)], JobState.FAILED,
      [("rendezvous", 1, None, EARLY)], 2, ["failed rendezvous algo-1 1"]),
+    ("a consequence waits for its cause, here", [(2, "consequence", "rank1", 1), (3, "exit", "rank0", 7)],
+     JobState.FAILED, [("worker", 7, 0, "")], 3, ["failed worker algo-1 1", "failed worker algo-1 7"]),
+    ("a consequence waits for the first host's decision", [(2, "consequence", "rank1", 1), (2.5, "peer", "algo-2", 3)],
+     JobState.FAILED, [("worker", 3, None, "")], 2.5, ["failed worker algo-1 1"]),
+    ("a consequence with no cause in sight decides after the wait", [(2, "consequence", "rank1", 1)],
+     JobState.FAILED, [("worker", 1, 1, "")], 2 + SETTLE,
+     ["failed worker algo-1 1", "failed worker algo-1 1"]),  # told twice; the channel keeps the first
 ]
 
 

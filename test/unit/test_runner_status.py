@@ -118,5 +118,5 @@ def test_a_failure_that_only_says_another_rank_failed_is_a_consequence(tmp_path,
     assert runner.is_consequence(error) is consequence
     path = str(tmp_path / "status")
     runner.record_status(1, {runner.STATUS_FILE_ENV: path}, consequence=runner.is_consequence(error))
-    assert runner.recorded_consequence(path) is consequence
+    assert runner.read_record(path)[2] is consequence
     assert runner.read_status(path) == (1, "")
