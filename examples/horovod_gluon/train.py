@@ -68,6 +68,8 @@ def main():
     weights = params[net.weight.name].data().asnumpy().round(2).tolist()
     print("example: rank {} weights {}".format(hvd.rank(), weights), flush=True)
     save(args.model_dir, net, data_shapes=[("data", (args.batch_size, x.shape[1]))])  # writes on rank 0 only
+    mx.nd.waitall()  # finish every pending operation, then stop Horovod, before the interpreter exits
+    hvd.shutdown()
 
 
 if __name__ == "__main__":
