@@ -52,9 +52,9 @@ class _Job:
         """-> the ``Ending``: the run loop's final state and results, or what interrupted it."""
         try:
             with self.signals.interruptible():
+                failure.clear_stale(self.paths)  # first: a bad setting below must not leave an old reason standing
                 settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)
-                failure.clear_stale(self.paths)
                 env = self.configure(settings)
                 addresses = self.connect_hosts(settings, env.config)
                 user_code = self.prepare_code(env)
