@@ -5,7 +5,7 @@ import sys
 
 from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
-from .log import DEBUG, enabled, get_logger, set_level, shorten
+from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, forwarded
 from .supervisor import Supervisor, become_subreaper
@@ -31,6 +31,7 @@ def main(argv=None):
     if args and args[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         exit_now(0)
+    _occupy_closed_streams()
     environ = dict(os.environ)
     supervisor = Supervisor()
     signals = StopSignals(supervisor.post)
@@ -217,6 +218,28 @@ class _Job:
     def tell_hosts(self, result):
         if self.channel is not None:
             self.channel.fail(result)
+
+
+def _occupy_closed_streams():
+    """The job needs neither stdout nor stderr: a stream the platform (or a shell's ``>&-``) closed
+    is given /dev/null, so that output meant for it is dropped, and no file the launcher opens later
+    takes its descriptor. The launcher's own lines then go to the other stream, if that one is open."""
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            closed.add(fd)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+    if 2 in closed and 1 not in closed:
+        set_stream(sys.stdout)
 
 
 def _check_arguments(args):

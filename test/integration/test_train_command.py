@@ -36,3 +36,32 @@ def test_any_other_argument_is_a_usage_error_with_a_failure_file(job):
     assert (proc.returncode, first) == (
         2, "Configuration error: train takes no arguments (see train --help), got '--epochs 3'")
     assert not os.path.exists(job.path("code", "ran"))
+
+
+def run_with_closed(job, redirect):
+    """``train`` with a standard stream closed (``>&-``), as a platform or a shell may start it."""
+    job.write_config()
+    return subprocess.run(["sh", "-c", 'exec "$@" ' + redirect, "sh"] + TRAIN, env=job.env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_with_stdout_closed_the_job_runs_and_fails_as_it_should(job):
+    job.add_script("train.py", "import sys\nprint('to stdout')\nsys.exit('bad epochs')\n")
+    job.entry("train.py")
+    proc = run_with_closed(job, ">&-")
+    with open(job.path("output", "failure")) as f:
+        first = f.readline().rstrip("\n")
+    assert (proc.returncode, first) == (1, "User script failed: train.py exited with status 1")
+    assert "ERROR mx_training_toolkit: User script failed" in proc.stderr
+    assert "bad epochs" in proc.stderr
+
+
+def test_with_stderr_closed_the_launchers_lines_go_to_stdout(job):
+    job.add_script("train.py", "import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n")
+    job.entry("train.py")
+    proc = run_with_closed(job, "2>&- <&-")
+    assert proc.returncode == 0
+    assert os.path.exists(job.path("output", "success"))
+    lines = proc.stdout.splitlines()
+    assert "to stdout" in lines and "to stderr" not in proc.stdout
+    assert lines[-1].endswith("INFO mx_training_toolkit: job finished successfully")
