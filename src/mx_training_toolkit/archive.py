@@ -1,13 +1,15 @@
 """Safe extraction of the user's code archive: nothing lands outside the code tree.
 
 Every member is checked against the archive's own links before anything is written; nothing is
-ever written through a link; hard links must point to an earlier regular file of the archive;
-device files and FIFOs are refused; setuid bits are dropped.
+ever written through a link; hard links must point to an earlier regular file of the archive, and
+are made as hard links (their data is written once); device files and FIFOs are refused; setuid
+bits are dropped. A directory given as the code is held to the same rules (``check_directory``).
 """
 
 import lzma
 import os
 import shutil
+import stat
 import tarfile
 import zlib
 
@@ -139,7 +141,10 @@ def _extract(tar, plan, root):
         elif member.issym():
             _replace(path)
             os.symlink(member.linkname, path)
-        else:  # a file, or a hard link (the data of the earlier file it names)
+        elif member.islnk():  # a link to an earlier regular file of the tree (checked): no copy of its data,
+            _replace(path)    # which ten links to one big file would write ten times, past the space check
+            os.link(os.path.join(root, *_parts(member.linkname)), path, follow_symlinks=False)
+        else:
             _replace(path)
             mode = 0o755 if member.mode & 0o111 else 0o644
             source = tar.extractfile(member)
@@ -159,12 +164,12 @@ def free_space(path):
     return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
 
-def check_space(archive, needed, free, total):
+def check_space(archive, needed, free, total, what="code archive"):
     """Refuse an archive whose files would leave less than the margin free on the volume."""
     margin = max(MIN_FREE, int(total * MIN_FREE_SHARE))
     if needed > free - margin:
-        raise _UnsafeArchive("the code archive {} expands to {}, but its volume has {} free and {} of it must stay "
-                             "free".format(archive, _size(needed), _size(free), _size(margin)))
+        raise _UnsafeArchive("the {} {} expands to {}, but its volume has {} free and {} of it must stay "
+                             "free".format(what, archive, _size(needed), _size(free), _size(margin)))
 
 
 def _size(n):
@@ -172,6 +177,30 @@ def _size(n):
         if n < 1024 or unit == "GiB":
             return "{:.1f} {}".format(n, unit) if unit != "bytes" else "{} bytes".format(n)
         n /= 1024.0
+
+
+def check_directory(source, dest, space=free_space):
+    """Refuse a code directory that holds anything but regular files, directories and links that
+    stay inside it (a device node such as a copy of ``/dev/zero`` would be read until the volume is
+    full), or whose copy (every file, hard links copied as files) would (nearly) fill ``dest``'s volume."""
+    top = os.path.realpath(source)
+    needed = 0
+    for dirpath, dirnames, filenames in os.walk(source):  # links to directories are not followed
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            shown = os.path.relpath(path, source)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(path)
+                if real != top and not real.startswith(top + os.sep):
+                    raise _UnsafeArchive("the code directory {} has a link that points out of it: {!r} -> {!r}"
+                                         .format(source, shown, os.readlink(path)))
+            elif stat.S_ISREG(st.st_mode):
+                needed += st.st_size
+            elif not stat.S_ISDIR(st.st_mode):
+                raise _UnsafeArchive("the code directory {} has a special file (device, fifo or socket): {!r}"
+                                     .format(source, shown))
+    check_space(source, needed, *space(os.path.realpath(dest)), what="code directory")
 
 
 def extract_tarball(archive, dest, space=free_space):

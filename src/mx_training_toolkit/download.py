@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 
-from .archive import extract_tarball
+from .archive import check_directory, extract_tarball
 from .errors import CodeDownloadError
 from .log import get_logger
 
@@ -163,6 +163,7 @@ def fetch(submit_directory, staging, environ, region=None):
         if inside:  # copying would copy the copy into itself
             raise CodeDownloadError("sagemaker_submit_directory {!r} contains the job's base directory; "
                                     "put the code somewhere else".format(submit_directory))
+        check_directory(source, staging)
         try:
             shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
         except (OSError, shutil.Error) as e:
