@@ -210,7 +210,8 @@ class Run:
             for k, v in self.job_args.items():
                 script += ["--{}".format(k), str(v)]
             hosts = "localhost:1,127.0.0.1:1" if self.variant == "horovodrun-2hosts" else "localhost:2"
-            return [common.venv_tool("horovodrun"), "--gloo", "-np", "2", "-H", hosts, "--network-interface", "lo"] + script
+            return [common.venv_tool("horovodrun"), "--gloo", "-np", "2", "-H", hosts,
+                    "--network-interface", "lo"] + script
         argv = [common.venv_tool("mx-train") or sys.executable, "--code", code_dir, "--entry-point", "job.py",
                 "--hosts", "2", "--base-dir", os.path.join(self.dir, "hosts"), "--hp=mode={}".format(mode)]
         if argv[0] == sys.executable:
