@@ -79,6 +79,7 @@ class _Conn:
         self.nonce = nonce
         self.reader = LineReader()
         self.host = None
+        self.opened = now  # the hello limit counts from here: bytes that never make a line do not extend it
         self.seen = now
         self.lock = threading.Lock()
 
@@ -172,7 +173,7 @@ class Coordinator:
             sock.settimeout(SEND_TIMEOUT)  # reads only when ready; sends may wait this long
             conn = _Conn(sock, address[0], os.urandom(16).hex(), time.monotonic())
             if len(self._strangers) >= MAX_STRANGERS:
-                oldest = min(self._strangers.values(), key=lambda c: c.seen)
+                oldest = min(self._strangers.values(), key=lambda c: c.opened)
                 self._drop(oldest, "too many unproven connections; dropping the oldest")
             self._strangers[sock] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
@@ -272,7 +273,7 @@ class Coordinator:
             pass
 
     def _housekeeping(self, now):
-        for conn in [c for c in self._strangers.values() if now - c.seen > HELLO_TIMEOUT]:
+        for conn in [c for c in self._strangers.values() if now - c.opened > HELLO_TIMEOUT]:
             self._drop(conn, "no valid hello within {:.0f} s".format(HELLO_TIMEOUT))
         with self._lock:
             peers = list(self._peers.values())

@@ -17,36 +17,38 @@ log = get_logger(__name__)
 # ---- mode detection ---------------------------------------------------------------------------
 
 
-def _is_main_guard(node):
-    """True for ``if __name__ == '__main__':`` (either operand order)."""
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-        return False
-    test = node.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    has_name = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
-    has_main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
-    return has_name and has_main
+def _compares_name_with_main(tree):
+    """The line of the first comparison of ``__name__`` with ``'__main__'`` anywhere in ``tree``, in
+    any form (``==``, ``in ('__main__',)``, either order, inside ``and``, ``try:`` or a function), or 0."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        if any(isinstance(o, ast.Name) and o.id == "__name__" for o in operands) and any(
+                isinstance(n, ast.Constant) and n.value == "__main__" for o in operands for n in ast.walk(o)):
+            return node.lineno
+    return 0
 
 
 def detect_legacy(source, filename="<script>"):
     """Decide legacy (import and call ``train()``) vs script mode from a script's syntax tree.
 
-    Returns ``(legacy, reason)``. A syntax error counts as script mode: Python will report it
-    with a proper traceback when the script runs.
+    Legacy only when the file defines a module-level ``train()`` and never compares ``__name__``
+    with ``'__main__'``, in any form, at any depth: a script-mode script with a ``train`` helper
+    must never be imported instead of run. Returns ``(legacy, reason)``. A syntax error counts as
+    script mode: Python will report it with a proper traceback when the script runs.
     """
     try:
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False, "{} does not parse; running it as a script so Python reports the error".format(filename)
     has_train = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "train" for n in tree.body)
-    has_guard = any(_is_main_guard(n) for n in tree.body)
-    if has_train and not has_guard:
-        return True, "{} defines train() at module level and has no `if __name__ == '__main__'` block".format(
+    guard_line = _compares_name_with_main(tree)
+    if guard_line:
+        return False, "{} compares __name__ with '__main__' (line {})".format(filename, guard_line)
+    if has_train:
+        return True, "{} defines train() at module level and never compares __name__ with '__main__'".format(
             filename)
-    if has_guard:
-        return False, "{} has an `if __name__ == '__main__'` block".format(filename)
     return False, "{} defines no module-level train()".format(filename)
 
 

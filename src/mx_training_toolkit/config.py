@@ -306,10 +306,22 @@ def _int_field(value, file, key, minimum=None, maximum=None):
 
 
 def _bool_field(value, file, key):
+    return _bool_value(value, "{}: field {!r}".format(file, key))
+
+
+def _bool_value(value, where):
     try:
         return hp.to_bool(value)
     except ValueError:
-        raise ConfigError("{}: field {!r} must be true or false, got {!r}".format(file, key, value)) from None
+        raise ConfigError("{} must be true or false, got {!r}".format(where, value)) from None
+
+
+def _reserved_or_env(reserved, key, environ, variable, file):
+    """A launcher field from the hyperparameters, else from ``variable``: -> (value, where it came from,
+    as an error message names it). None when neither gives one."""
+    if key in reserved:
+        return reserved[key], "{}: field {!r}".format(file, key)
+    return environ.get(variable), "environment variable {}".format(variable)
 
 
 def _str_field(mapping, key, file, default=None, required=False):
@@ -437,17 +449,15 @@ def load(base_dir, environ):
                               "may".format(file, key))
     _check_env_names(user, file, "hyperparameters", "SM_HP_")
 
-    entry_point = reserved.get("sagemaker_program", environ.get(PROGRAM_ENV))
+    entry_point, where = _reserved_or_env(reserved, "sagemaker_program", environ, PROGRAM_ENV, file)
     if entry_point is None:
         raise ConfigError(
             "{}: field 'sagemaker_program' (the entry point) is missing and {} is not set".format(file, PROGRAM_ENV)
         )
     if not isinstance(entry_point, str) or not entry_point.strip():
-        raise ConfigError("{}: field 'sagemaker_program' must be a file name, got {!r}".format(file, entry_point))
+        raise ConfigError("{} must be a file name, got {!r}".format(where, entry_point))
     if os.path.isabs(entry_point) or ".." in entry_point.split("/"):
-        raise ConfigError(
-            "{}: field 'sagemaker_program' must name a file inside the code, got {!r}".format(file, entry_point)
-        )
+        raise ConfigError("{} must name a file inside the code, got {!r}".format(where, entry_point))
     # One spelling of the entry point for everything that uses it: "./t.py" would give legacy mode
     # the module name "./t", and "a//t.py" the package module "a..t".
     entry_point = posixpath.normpath(entry_point)
@@ -470,8 +480,11 @@ def load(base_dir, environ):
     if mpi_enabled and ps_enabled:
         raise ConfigError("{}: fields 'sagemaker_parameter_server_enabled' and {!r} are both true; a job "
                           "distributes with one of them".format(file, MPI_ENABLED_HP))
-    legacy = reserved.get("sagemaker_mxnet_legacy_mode", environ.get(LEGACY_MODE_ENV))
-    legacy = None if legacy is None or legacy == "" else _bool_field(legacy, file, "sagemaker_mxnet_legacy_mode")
+    legacy, where = _reserved_or_env(reserved, "sagemaker_mxnet_legacy_mode", environ, LEGACY_MODE_ENV, file)
+    if legacy is not None and legacy != "":
+        legacy = _bool_value(legacy, where)
+    else:
+        legacy = None
     ps_port = _int_field(reserved.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
     ps_verbose = _int_field(reserved.get("_ps_verbose", 0), file, "_ps_verbose", 0, 2)
     for key in ("sagemaker_job_name", "sagemaker_region"):

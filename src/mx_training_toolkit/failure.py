@@ -7,6 +7,7 @@ its copy of the failed process's stderr included.
 """
 
 import os
+import time
 
 from . import masking
 from .log import get_logger
@@ -35,9 +36,27 @@ def _remove(path, why):
     except FileNotFoundError:
         pass
     except IsADirectoryError:
-        log.warning("output: %s is a directory; left as it is", path)
+        _move_aside(path)
     except OSError as e:
         log.warning("output: cannot remove %s: %s", path, e)
+
+
+def _move_aside(path):
+    """A directory where an outcome file belongs is the user's: never deleted, renamed to a free name
+    beside it, so that the outcome can be written (and no directory reads as the outcome)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for n in range(1000):
+        aside = "{}.directory-{}{}".format(path, stamp, "-{}".format(n) if n else "")
+        if os.path.lexists(aside):
+            continue
+        try:
+            os.rename(path, aside)  # rename(2) would replace an empty directory made meanwhile: lexists first
+        except OSError as e:
+            log.warning("output: %s is a directory and cannot be moved aside: %s", path, e)
+            return
+        log.warning("output: %s was a directory; moved it to %s", path, aside)
+        return
+    log.warning("output: %s is a directory; no free name to move it to", path)
 
 
 def user_wrote_failure(paths):

@@ -156,7 +156,7 @@ def run(environ):
         training_utils.remember_gluon_input_shapes()
     print("legacy mode: calling train(%s)" % ", ".join(kwargs), flush=True)
     try:
-        model = train(**kwargs)
+        model = _awaited(train(**kwargs))
     except Exception as error:
         raise LegacyError("%s raised %s" % (where, _one_line(error))) from error
 
@@ -167,6 +167,19 @@ def run(environ):
     _save(user_module, script, model, offered)
 
 
+def _awaited(value):
+    """What an ``async def train()`` (or ``save()``) really returns: its coroutine run to the end in
+    a new event loop, as its caller must; anything else as it is."""
+    if not inspect.isawaitable(value):
+        return value
+    import asyncio
+
+    async def wait():
+        return await value
+
+    return asyncio.run(wait())
+
+
 def _save(user_module, script, model, offered):
     model_dir = offered["model_dir"]
     user_save = getattr(user_module, "save", None)
@@ -174,7 +187,7 @@ def _save(user_module, script, model, offered):
         where = "save() in %s" % script
         print("legacy mode: calling save(model, model_dir) from %s" % script, flush=True)
         try:
-            user_save(model, model_dir)
+            _awaited(user_save(model, model_dir))
         except Exception as error:
             raise LegacyError("%s raised %s" % (where, _one_line(error))) from error
         return

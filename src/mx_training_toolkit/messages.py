@@ -33,7 +33,10 @@ def proof(secret, nonce, host, identity):
 
 
 def verify(given, secret, nonce, host, identity):
-    """Whether ``given`` is the proof ``host`` should give (compared in constant time)."""
+    """Whether ``given`` is the proof ``host`` should give (compared in constant time). Anything but an
+    ASCII string is simply not the proof: ``compare_digest`` raises on a str with other characters."""
+    if not isinstance(given, str) or not given.isascii():
+        return False
     return hmac.compare_digest(given, proof(secret, nonce, host, identity))
 
 

@@ -13,14 +13,30 @@ from .supervisor import Supervisor, become_subreaper
 log = get_logger("mx_training_toolkit")
 
 
-def main():
+USAGE = """usage: train [--help]
+
+Run the training job described under $SAGEMAKER_BASE_DIR (default /opt/ml): read
+input/config/*.json, export the SM_* environment, fetch and install the code, start the
+parameter server or Horovod when the job asks for it, run the entry point, and write
+output/success or output/failure. The exit status is the job's (docs/contract.md).
+The platform starts it without arguments; a lone "train" argument (what an image whose
+ENTRYPOINT is ["train"] receives) is accepted and ignored. Settings are environment
+variables (MX_TRAINING_*, SAGEMAKER_*), listed in the README.
+"""
+
+
+def main(argv=None):
     """Entry point of ``train``: run the job, stop whatever is left, write the outcome, exit with its status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        exit_now(0)
     environ = dict(os.environ)
     supervisor = Supervisor()
     signals = StopSignals(supervisor.post)
     signals.install()
     become_subreaper()
-    job = _Job(environ, supervisor, signals)
+    job = _Job(environ, supervisor, signals, args)
     ending = job.run()
     supervisor.stop(forwarded(signals.signum))  # a signal now is recorded, never raised
     supervisor.remove_scratch()
@@ -39,8 +55,9 @@ def main():
 class _Job:
     """One launch: the steps of the job, each one's failure turned into an ``Ending``."""
 
-    def __init__(self, environ, supervisor, signals):
+    def __init__(self, environ, supervisor, signals, args=()):
         self.environ = environ
+        self.args = args
         self.supervisor = supervisor
         self.signals = signals
         self.paths = config.Paths(config.base_dir_from(environ))
@@ -52,9 +69,10 @@ class _Job:
         """-> the ``Ending``: the run loop's final state and results, or what interrupted it."""
         try:
             with self.signals.interruptible():
+                failure.clear_stale(self.paths)  # first: a bad setting below must not leave an old reason standing
+                _check_arguments(self.args)
                 settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)
-                failure.clear_stale(self.paths)
                 env = self.configure(settings)
                 addresses = self.connect_hosts(settings, env.config)
                 user_code = self.prepare_code(env)
@@ -199,6 +217,14 @@ class _Job:
     def tell_hosts(self, result):
         if self.channel is not None:
             self.channel.fail(result)
+
+
+def _check_arguments(args):
+    """``train`` takes no arguments but the ``train`` an ``ENTRYPOINT ["train"]`` image is given."""
+    if args and args != ["train"]:
+        shown = " ".join(args)
+        raise ConfigError("train takes no arguments (see train --help), got {!r}".format(
+            shown if len(shown) <= 200 else shown[:197] + "..."))
 
 
 def exit_now(status):

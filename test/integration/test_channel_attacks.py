@@ -192,3 +192,45 @@ def test_hosts_with_different_keys_are_refused_clearly(tmp_path):
         "job's proof (every host needs the same hyperparameters.json and MX_TRAINING_CHANNEL_SECRET)")
     assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == (
         "Job failed on algo-2: the launcher on algo-2 did not connect within 3 s")
+
+
+def test_a_proof_with_other_than_ascii_characters_closes_only_that_connection(tmp_path):
+    """hmac.compare_digest raises TypeError on such a str: it once ended the job everywhere (exit 70)."""
+    outcome = {}
+
+    def attack(port, _pid):
+        s = connect(port)
+        assert json.loads(read_line(s))["t"] == "challenge"
+        s.sendall('{"t":"hello","host":"algo-2","proof":"\u00e9\u00e9"}\n'.encode())
+        outcome["closed"] = closed_by_peer(s)
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert outcome["closed"]
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_a_hello_trickled_a_byte_at_a_time_is_cut_off_at_the_limit_from_the_start(tmp_path):
+    """Slowloris: one byte every 2.5 s, never a whole line. The 5 s hello limit counts from the
+    connection's start, not from the last byte, so the connection is closed after two or three bytes."""
+    outcome = {}
+
+    def attack(port, _pid):
+        s = connect(port)
+        assert json.loads(read_line(s))["t"] == "challenge"
+        began = time.monotonic()
+        sent = 0
+        while sent < 10:  # 25 s: far past the limit; the old code never closed it
+            try:
+                s.sendall(b"{")
+            except OSError:
+                break
+            sent += 1
+            if closed_by_peer(s, timeout=2.5):
+                break
+        outcome["sent"], outcome["seconds"] = sent, time.monotonic() - began
+        s.close()
+
+    statuses, elapsed = run_job_after(tmp_path, attack)
+    assert outcome["sent"] < 10, outcome
+    assert outcome["seconds"] < 15, outcome
+    assert_the_job_really_succeeded(tmp_path, statuses, elapsed)

@@ -238,3 +238,11 @@ def test_default_save_writes_only_on_the_scheduler_host(tmp_path):
     assert result.recorded == (0, "")
     assert os.listdir(result.model_dir) == []
     assert "algo-2 is not the scheduler host (algo-1)" in result.stdout
+
+
+def test_an_async_train_and_save_are_run_to_their_end(tmp_path):
+    """They were called but never awaited: save() got a coroutine object and the job succeeded."""
+    result = run_legacy(tmp_path, "async_train", {"epochs": 5})
+    assert (result.returncode, result.recorded) == (0, (0, "")), result.stderr
+    assert read_json(result.model_dir, "async.json") == {"epochs": 5}
+    assert "never awaited" not in result.stderr

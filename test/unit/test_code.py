@@ -32,11 +32,20 @@ LEGACY_CASES = [
     ("if True:\n    def train():\n        pass\n", False),
     ("train = lambda: None\n", False),
     ("from somewhere import train\n", False),
-    # a guard that is not a plain `__name__ == '__main__'` is not a guard
-    ("def train():\n    pass\nif __name__ != '__main__':\n    pass\n", True),
+    # any comparison of __name__ with '__main__', in any form, at any depth, means script mode: a script
+    # with a train(epochs=1) helper must never be imported and its main block skipped
+    ("def train():\n    pass\nif __name__ != '__main__':\n    pass\n", False),
+    ("def train():\n    pass\ndef f():\n    if __name__ == '__main__':\n        pass\n", False),
+    ("def train(epochs=1):\n    pass\nif __name__ == '__main__' and True:\n    train(3)\n", False),
+    ("def train(epochs=1):\n    pass\ntry:\n    if __name__ == '__main__':\n        train(3)\n"
+     "except KeyboardInterrupt:\n    pass\n", False),
+    ("def train(epochs=1):\n    pass\nif __name__ in ('__main__',):\n    train(3)\n", False),
+    ("def train(epochs=1):\n    pass\nif __name__ in {'__main__', 'x'}:\n    train(3)\n", False),
+    ("def train(epochs=1):\n    pass\nmain = __name__ == '__main__'\nif main:\n    train(3)\n", False),
+    # no comparison of __name__ with '__main__'
     ("def train():\n    pass\nif __name__ == 'main':\n    pass\n", True),
     ("def train():\n    pass\nif name == '__main__':\n    pass\n", True),
-    ("def train():\n    pass\ndef f():\n    if __name__ == '__main__':\n        pass\n", True),
+    ("def train():\n    pass\nprint('__main__', __name__)\n", True),
     # a file that does not parse runs as a script, so Python reports the error itself
     ("def train(:\n    pass\n", False),
     ("def train():\n  pass\n   oops\n", False),
@@ -50,6 +59,11 @@ def test_detect_legacy(source, legacy):
     got, reason = code.detect_legacy(source, "entry.py")
     assert got is legacy
     assert "entry.py" in reason
+
+
+def test_the_reason_names_the_line_of_the_comparison():
+    source = "def train(epochs=1):\n    pass\n\nif __name__ in ('__main__',):\n    train(3)\n"
+    assert code.detect_legacy(source, "entry.py") == (False, "entry.py compares __name__ with '__main__' (line 4)")
 
 
 def test_detect_legacy_accepts_bytes():

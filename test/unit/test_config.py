@@ -483,3 +483,22 @@ def test_distribution_groups_and_the_parameter_server_hosts(cfg, groups, distrib
     assert cfg.distribution_hosts == distribution_hosts
     assert cfg.ps_hosts == ps_hosts
     assert cfg.master_hostname == (distribution_hosts or cfg.hosts)[0]
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"SAGEMAKER_PROGRAM": "../x.py"},
+     "environment variable SAGEMAKER_PROGRAM must name a file inside the code, got '../x.py'"),
+    ({"SAGEMAKER_PROGRAM": " "}, "environment variable SAGEMAKER_PROGRAM must be a file name, got ' '"),
+    ({"SAGEMAKER_PROGRAM": "t.py", "SAGEMAKER_MXNET_LEGACY_MODE": "maybe"},
+     "environment variable SAGEMAKER_MXNET_LEGACY_MODE must be true or false, got 'maybe'"),
+])
+def test_a_bad_launcher_variable_is_named_as_the_variable_not_as_a_field(tmp_path, environ, expected):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, {}, environ)
+    assert str(e.value) == expected
+
+
+def test_the_variable_pins_legacy_mode_when_the_hyperparameter_is_absent(tmp_path):
+    assert load(tmp_path, {HPS: PROGRAM}, {"SAGEMAKER_MXNET_LEGACY_MODE": "true"}).legacy_mode is True
+    assert load(tmp_path / "2", {HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": "false"}},
+                {"SAGEMAKER_MXNET_LEGACY_MODE": "true"}).legacy_mode is False  # the hyperparameter wins

@@ -72,3 +72,13 @@ def test_the_secret_comes_from_the_environment_when_given():
     assert job_secret({"a": 1}, {"MX_TRAINING_CHANNEL_SECRET": "s"}) == job_secret({"b": 2},
                                                                                   {"MX_TRAINING_CHANNEL_SECRET": "s"})
     assert job_secret({"a": 1}, {}) == job_secret(json.loads('{"a": 1}'), {"MX_TRAINING_CHANNEL_SECRET": ""})
+
+
+@pytest.mark.parametrize("given", ["\u00e9" * 64, "a" * 63 + "\udcff", "", "0" * 64, 5, None, ["x"]])
+def test_anything_but_the_proof_is_refused_without_raising(given):
+    from mx_training_toolkit.messages import verify
+
+    secret = job_secret({"sagemaker_job_name": "j"}, {})
+    identity = job_identity("j", ["algo-1", "algo-2"], 8000)
+    assert verify(given, secret, "n1", "algo-2", identity) is False
+    assert verify(proof(secret, "n1", "algo-2", identity), secret, "n1", "algo-2", identity) is True
