@@ -71,6 +71,13 @@ def parse_args(argv):
     for name, directory in args.channel:
         if not os.path.isdir(directory):
             p.error("--channel {}={}: not a directory".format(name, directory))
+    if args.base_dir is not None:
+        if not args.base_dir:
+            p.error("--base-dir must not be empty")
+        if os.path.exists(args.base_dir) and not os.path.isdir(args.base_dir):
+            p.error("--base-dir {}: not a directory".format(args.base_dir))
+        # The launchers run elsewhere (their code directories): every path they are given is absolute.
+        args.base_dir = os.path.abspath(args.base_dir)
     if args.code and args.base_dir:
         code, base = os.path.realpath(args.code), os.path.realpath(args.base_dir)
         if base == code or base.startswith(code + os.sep):

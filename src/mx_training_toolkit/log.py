@@ -33,6 +33,25 @@ def shorten(text, limit=200):
     return "{}...[{} more characters]".format(text[:limit], len(text) - limit)
 
 
+# Control characters (C0, DEL, C1) as escapes: a value in a launcher line (a hyperparameter, a channel
+# name, a file name) can neither end the line and forge the next one, nor move the cursor or colour it.
+_ESCAPES = {c: "\\x{:02x}".format(c) for c in [*range(0x20), *range(0x7f, 0xa0)]}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES_BUT_NEWLINE = {c: e for c, e in _ESCAPES.items() if c != ord("\n")}
+
+
+def escape(text):
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``): one printable line."""
+    return text.translate(_ESCAPES)
+
+
+def _continued(message):
+    """A message of several lines (a traceback) with its later lines indented, so that none of them
+    reads as a line of the launcher; control characters other than those line ends escaped."""
+    message = message.translate(_ESCAPES_BUT_NEWLINE)
+    return message.replace("\n", "\n    ") if "\n" in message else message
+
+
 def set_stream(stream):
     """Write to ``stream`` instead of the current ``sys.stderr`` (for tests)."""
     _state["stream"] = stream
@@ -54,8 +73,8 @@ class Logger:
         if level < _state["level"]:
             return
         if args:
-            message = message % args
-        message = masking.mask(message)
+            message = message % tuple(escape(masking.mask(a)) if isinstance(a, str) else a for a in args)
+        message = _continued(masking.mask(message))
         stream = _state["stream"] or sys.stderr
         try:
             stream.write(format_line(self.name, level, message, time.time()))
@@ -79,7 +98,7 @@ class Logger:
         """``error`` followed by the traceback of the exception being handled."""
         import traceback
 
-        self.log(ERROR, "%s\n%s", message % args if args else message, traceback.format_exc().rstrip())
+        self.log(ERROR, (message % args if args else message) + "\n" + traceback.format_exc().rstrip())
 
 
 def get_logger(name):

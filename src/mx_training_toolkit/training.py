@@ -91,7 +91,7 @@ class _Job:
         except Exception as e:  # a bug of ours: still a failure file with the traceback, never a silent exit
             import traceback
 
-            log.error("internal error:\n%s", traceback.format_exc())
+            log.exception("internal error")
             return Ending(state="preparing", error=e, traceback=traceback.format_exc())
         finally:
             if self.channel is not None:

@@ -54,3 +54,14 @@ def test_a_missing_code_directory_is_refused_before_any_host_starts(tmp_path):
     assert proc.stderr.decode().strip().splitlines()[-1] == "mx-train: error: --code {}: no such directory or file".format(
         tmp_path / "missing")
     assert not root.exists()  # no host was set up, let alone started
+
+
+def test_a_relative_base_dir_runs_the_job_there(tmp_path):
+    """It once failed every host with 'sagemaker_program missing' and wrote into a nested stray directory."""
+    proc = subprocess.run(MX_TRAIN + ["--base-dir", "rel", "--hosts", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=180, cwd=str(tmp_path))
+    text = proc.stdout.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "mx-train: the job succeeded; model in {}".format(tmp_path / "rel" / "algo-1" / "model") in text
+    assert sorted(os.listdir(str(tmp_path))) == ["rel"]
+    assert sorted(os.listdir(str(tmp_path / "rel"))) == ["algo-1", "algo-2", "example-data"]

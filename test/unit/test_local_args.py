@@ -58,3 +58,15 @@ def test_groups_number_their_hosts_group_by_group(tmp_path):
     assert resource["instance_groups"] == [
         {"instance_group_name": "train1", "instance_type": "local", "hosts": ["algo-1", "algo-2"]},
         {"instance_group_name": "data", "instance_type": "local", "hosts": ["algo-3"]}]
+
+
+def test_a_base_dir_that_is_a_file_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "f").write_text("mine")
+    assert _error(capsys, ["--base-dir", str(tmp_path / "f")]) == (
+        2, "mx-train: error: --base-dir {}: not a directory".format(tmp_path / "f"))
+    assert (tmp_path / "f").read_text() == "mine"
+
+
+def test_a_relative_base_dir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert local.parse_args(["--base-dir", "runs/one"]).base_dir == str(tmp_path / "runs" / "one")

@@ -42,7 +42,7 @@ def test_arguments_and_exception(stream):
         logger.exception("failed at %s", "step")
     text = stream.getvalue()
     assert "INFO t: 50% of it" in text
-    assert "ERROR t: failed at step\nTraceback (most recent call last)" in text
+    assert "ERROR t: failed at step\n    Traceback (most recent call last)" in text
     assert "ValueError: bad" in text
 
 
@@ -73,3 +73,21 @@ def test_enabled_follows_the_level():
 def test_shorten_keeps_short_texts_and_says_how_much_was_cut():
     assert log.shorten("x" * 200) == "x" * 200
     assert log.shorten("x" * 45000) == "x" * 200 + "...[44800 more characters]"
+
+
+def test_a_value_with_control_characters_cannot_forge_a_launcher_line(stream):
+    logger = log.get_logger("mx_training_toolkit")
+    forged = "1\n2026-12-05 10:00:00,000 INFO mx_training_toolkit: job finished successfully"
+    logger.info("run: python train.py --epochs %s --name %s", forged, "a\rb\x1b[31mred\x7f\x85")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith("INFO mx_training_toolkit: run: python train.py --epochs 1\\n2026-12-05 10:00:00,000 "
+                             "INFO mx_training_toolkit: job finished successfully --name a\\rb\\x1b[31mred\\x7f\\x85")
+
+
+def test_a_message_of_several_lines_continues_indented(stream):
+    log.get_logger("t").error("%s", 12)  # not a string: shown as it is
+    log.get_logger("t").error("failed:\nline two\x1b")
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines[:2]] == ["ERROR t: 12", "ERROR t: failed:"]
+    assert lines[2] == "    line two\\x1b"
