@@ -80,3 +80,18 @@ def test_a_host_with_another_number_of_horovod_ranks_fails_the_job_naming_both_c
              "sagemaker_mpi_num_of_processes_per_host)")
     assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == cause
     assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == "Job failed on algo-2: " + cause
+
+
+def test_hosts_told_the_platforms_job_name_differently_still_prove_the_same_job(tmp_path):
+    # The channel's proof is bound to the job's identity from the files (sagemaker_job_name, hosts,
+    # _ps_port), never to TRAINING_JOB_NAME: a container started by hand without it still joins.
+    script = "import json, os\nprint('job_name', json.loads(os.environ['SM_TRAINING_ENV'])['job_name'], flush=True)\n"
+    jobs = two_host_jobs(tmp_path, free_port(), script)
+    for job in jobs:
+        job.hyperparameters["sagemaker_job_name"] = json.dumps("hp-job")
+    procs = [jobs[0].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, TRAINING_JOB_NAME="platform-job"),
+             jobs[1].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)]
+    outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    finish(procs)
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert "job_name platform-job" in outputs[0] and "job_name hp-job" in outputs[1]
