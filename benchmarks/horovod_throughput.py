@@ -41,7 +41,7 @@ comes last.
     .venv/bin/python benchmarks/horovod_throughput.py [--steps N] [--warmup N] [--repeats K]
         [--batch-size B] [--hidden H] [--threads T] [--log-every N] [--quiet-threshold CORES]
         [--steal-threshold CORES] [--quiet-wait SECONDS] [--retries N]
-        [--variants ours,horovodrun,ps[,horovodrun-2hosts]]
+        [--variants ours,horovodrun,ps[,horovodrun-2hosts]] [--smoke]
 """
 
 import argparse
@@ -50,19 +50,20 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 
+import common
+from common import CLOCK_TICKS, cpu_seconds, median
+
 TAG = "HVD_BENCH_TAG"  # every process of a run carries TAG=<run id>: how we find (and clean up) them
 VARIANTS = ("ours", "horovodrun", "ps")
 # A diagnostic, not run by default: horovodrun with ours' topology (2 "hosts" of 1 rank, both local:
 # HOROVOD_LOCAL_SIZE=1, HOROVOD_CROSS_SIZE=2), to tell a topology effect from a launcher effect.
 EXTRA_VARIANTS = ("horovodrun-2hosts",)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # The training job, for both Horovod (--mode horovod) and the parameter server (--mode ps). It writes
 # BENCH_RESULT_DIR/progress-R (once warmed up, with its pid) and BENCH_RESULT_DIR/rank-R.json.
@@ -166,37 +167,9 @@ write_json(os.path.join(out_dir, "rank-{}.json".format(rank)), {
 # ---- processes ------------------------------------------------------------------------------------
 
 
-def read_environ(pid):
-    try:
-        with open("/proc/{}/environ".format(pid), "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-
-
 def tagged_processes(tag=None):
     """{pid: environ} of live processes with our TAG (equal to ``tag`` when given) in their environment."""
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        env = read_environ(name)
-        if env is None or TAG.encode() not in env:
-            continue
-        if tag is not None and env[TAG.encode()] != tag.encode():
-            continue
-        found[int(name)] = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in env.items()}
-    return found
-
-
-def cpu_seconds(pid):
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime (every thread)
+    return common.tagged_processes(TAG, tag)
 
 
 def command_name(pid):
@@ -207,11 +180,6 @@ def command_name(pid):
         return "?"
     text = " ".join(os.path.basename(w) if i == 0 else w for i, w in enumerate(words))
     return text[:60]
-
-
-def venv_tool(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    return path if os.path.exists(path) else shutil.which(name)
 
 
 class Run:
@@ -242,8 +210,9 @@ class Run:
             for k, v in self.job_args.items():
                 script += ["--{}".format(k), str(v)]
             hosts = "localhost:1,127.0.0.1:1" if self.variant == "horovodrun-2hosts" else "localhost:2"
-            return [venv_tool("horovodrun"), "--gloo", "-np", "2", "-H", hosts, "--network-interface", "lo"] + script
-        argv = [venv_tool("mx-train") or sys.executable, "--code", code_dir, "--entry-point", "job.py",
+            return [common.venv_tool("horovodrun"), "--gloo", "-np", "2", "-H", hosts,
+                    "--network-interface", "lo"] + script
+        argv = [common.venv_tool("mx-train") or sys.executable, "--code", code_dir, "--entry-point", "job.py",
                 "--hosts", "2", "--base-dir", os.path.join(self.dir, "hosts"), "--hp=mode={}".format(mode)]
         if argv[0] == sys.executable:
             argv[1:1] = ["-c", "from mx_training_toolkit.local import main; main()"]
@@ -276,11 +245,7 @@ class Run:
         return out
 
     def log_tail(self, lines=30):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
+        return common.log_tail(self.log_path, lines)
 
     def log_lines(self):
         try:
@@ -297,11 +262,7 @@ class Run:
             except (ProcessLookupError, PermissionError):
                 pass
         for _ in range(3):
-            for pid in tagged_processes(self.tag):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            common.kill(tagged_processes(self.tag))
             time.sleep(0.1)
         if self.proc is not None:
             try:
@@ -383,10 +344,6 @@ def throughput_run(root, variant, index, code_dir, job_args, threads, timeout):
 
 
 # ---- report ---------------------------------------------------------------------------------------
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
 
 
 def spread(values):
@@ -486,7 +443,13 @@ def parse_args(argv=None):
                         "printed, not counted (default 3)")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help="comma-separated, of " + ",".join(VARIANTS + EXTRA_VARIANTS))
+    p.add_argument("--smoke", action="store_true",
+                   help=common.SMOKE_HELP + ": 1 repeat of 30 steps (10 warm-up) of each variant, no waiting for a "
+                        "quiet machine, no rerun")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.steps, args.warmup, args.repeats, args.log_every = 30, 10, 1, 10
+        args.retries, args.quiet_wait = 0, 0.0
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not args.variants or set(args.variants) - set(VARIANTS + EXTRA_VARIANTS):
         p.error("--variants: choose among " + ",".join(VARIANTS + EXTRA_VARIANTS))
@@ -498,7 +461,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     missing = [m for m in ("mxnet", "horovod", "mx_training_toolkit") if importlib.util.find_spec(m) is None]
-    if missing or not venv_tool("horovodrun"):
+    if missing or not common.venv_tool("horovodrun"):
         raise SystemExit("run this with the project's virtual environment (.venv/bin/python), with Horovod "
                          "installed (scripts/install_horovod.sh): missing {}".format(
                              ", ".join(missing) or "horovodrun"))
@@ -524,7 +487,7 @@ def main(argv=None):
             order = args.variants[i % n:] + args.variants[:i % n]  # rotate: each variant in each position
             for variant in order:
                 for attempt in range(args.retries + 1):
-                    idle, stolen, waited = wait_quiet(args)
+                    idle, stolen, waited = wait_quiet(args) if not args.smoke else (0.0, 0.0, 0.0)
                     load_before = loadavg()
                     r = throughput_run(root, variant, i, code_dir, job_args, args.threads, timeout=600)
                     r.update(loadavg=load_before, busy_before=idle, steal_before=stolen, waited_s=waited)
@@ -549,6 +512,8 @@ def main(argv=None):
         import mxnet
         import horovod
         print()
+        if args.smoke:
+            print(common.SMOKE_NOTE)
         print("MXNet {}, Horovod {}, {} CPU(s); Gluon MLP {}-{}-{}-10, batch {} per rank, {} steps ({} warm-up), "
               "OMP_NUM_THREADS=MXNET_CPU_WORKER_NTHREADS={}, a loss line every {} steps; benchmark took {:.0f} s".format(
                   mxnet.__version__, horovod.__version__, os.cpu_count(), 256, args.hidden, args.hidden,
@@ -569,11 +534,7 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
         left = tagged_processes()
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        common.kill(left)
         if left:
             print("cleanup: killed {} process(es) left by the benchmark".format(len(left)), file=sys.stderr)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much a launch costs: our ``train`` against AWS's reference toolkit and bare ``python``.
 
-    python benchmarks/launch_overhead.py [--runs N]
+    .venv/bin/python benchmarks/launch_overhead.py [--runs N] [--no-reference] [--smoke]
 
 Run it with the project's virtual environment (``.venv/bin/python``): our launcher is the ``train``
 beside that interpreter, and bare python is that interpreter. The reference toolkit
@@ -59,17 +59,15 @@ sagemaker-mxnet-training 4.3.0, Python 3.11):
 import argparse
 import os
 import select
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-REF_PACKAGES = ("sagemaker-training==5.1.4", "sagemaker-mxnet-training==4.3.0")
-REF_MODULE = "sagemaker_mxnet_container.training:main"
-DEFAULT_REF_VENV = Path.home() / ".cache" / "mx-training-toolkit" / "bench-ref-venv"
+import common
+from common import Series
 
 SCRIPT_NAME = "bench_script.py"
 FIRST_MARK = b"BENCH-FIRST\n"
@@ -82,7 +80,7 @@ print("BENCH-END %.6f" % time.time(), flush=True)
 HWM_POLL_S = 0.004
 RUN_TIMEOUT_S = 120.0
 
-# The targets (see README): our overhead, our exit delay, our launcher's peak RSS.
+# The targets (see benchmarks/README.md): our overhead, our exit delay, our launcher's peak RSS.
 OVERHEAD_LIMIT_MS = 60.0
 OVERHEAD_SHARE = 0.25
 EXIT_LIMIT_MS = 20.0
@@ -107,91 +105,25 @@ class Sample:
     maxrss_mib: float
 
 
-@dataclass
-class Series:
-    samples: list = field(default_factory=list)
-
-    def median(self, attr):
-        return statistics.median(getattr(s, attr) for s in self.samples)
-
-    def quantile(self, attr, q):
-        values = sorted(getattr(s, attr) for s in self.samples)
-        return values[min(len(values) - 1, int(q * len(values)))]
-
-
 # --- setting up -------------------------------------------------------------------------------
 
 
-def make_base_dir(root, name):
-    """The same layout for every variant: code/bench_script.py and the three config files."""
-    from mx_training_toolkit.config import write_job
-
-    base = Path(root) / name
-    (base / "code").mkdir(parents=True)
-    (base / "code" / SCRIPT_NAME).write_text(SCRIPT)
-    write_job(base, {"sagemaker_program": SCRIPT_NAME}, {"current_host": "localhost", "hosts": ["localhost"]}, {})
-    return base
-
-
-def clean_environ():
-    """Our environment without anything that would steer a launcher or the script."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SM_", "SAGEMAKER_", "MX_TRAINING_", "DMLC_", "PYTHON"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def ensure_reference(venv):
-    """Create the reference's virtual environment unless it is there; -> its ``train``."""
-    train = Path(venv) / "bin" / "train"
-    marker = Path(venv) / ".bench-packages"
-    wanted = "\n".join(REF_PACKAGES)
-    if train.exists() and marker.exists() and marker.read_text() == wanted:
-        return train
-    print("installing the reference toolkit into {} (once) ...".format(venv), file=sys.stderr)
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base_python, "-m", "venv", "--clear", str(venv)], check=True)
-    pip = [str(Path(venv) / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-    done = subprocess.run(pip + list(REF_PACKAGES), capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit("pip could not install {}:\n{}".format(" ".join(REF_PACKAGES), (done.stdout + done.stderr)[-4000:]))
-    marker.write_text(wanted)
-    return train
-
-
-def reference_versions(venv):
-    code = ("from importlib.metadata import version as v; "
-            "print(' '.join(p + '==' + v(p) for p in ('sagemaker-training', 'sagemaker-mxnet-training')))")
-    out = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", code], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown versions"
-
-
 def variants(root, ours_train, ref_train):
-    env = clean_environ()
+    """The same layout for every variant: code/bench_script.py and the three config files."""
+    env = common.clean_environ()
     found = []
-    base = make_base_dir(root, "python")
+    base = common.make_base_dir(root, "python", SCRIPT_NAME, SCRIPT)
     found.append(Variant("python", (sys.executable, SCRIPT_NAME), str(base / "code"), env))
     if ref_train is not None:
-        base = make_base_dir(root, "reference")
+        base = common.make_base_dir(root, "reference", SCRIPT_NAME, SCRIPT)
         found.append(Variant("reference", (str(ref_train),), str(root),
-                             {**env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_TRAINING_MODULE": REF_MODULE}))
-    base = make_base_dir(root, "ours")
+                             {**env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_TRAINING_MODULE": common.REF_MODULE}))
+    base = common.make_base_dir(root, "ours", SCRIPT_NAME, SCRIPT)
     found.append(Variant("ours", (str(ours_train),), str(root), {**env, "SAGEMAKER_BASE_DIR": str(base)}))
     return found
 
 
 # --- one run ----------------------------------------------------------------------------------
-
-
-def read_hwm_kib(path):
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 def run_once(variant, stderr_path):
@@ -224,7 +156,7 @@ def run_once(variant, stderr_path):
                 elif fd == pidfd:
                     exit_mono, exit_wall = now_mono, now_wall
             if exit_mono is None:
-                hwm = max(hwm, read_hwm_kib(status_path))
+                hwm = max(hwm, common.read_hwm_kib(status_path))
                 if now_mono - t0 > RUN_TIMEOUT_S:
                     os.killpg(proc.pid, 9)
                     raise RuntimeError("{} ran longer than {:.0f} s".format(variant.name, RUN_TIMEOUT_S))
@@ -333,12 +265,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="measured runs per variant (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured rounds first (default 2)")
-    parser.add_argument("--ref-venv", type=Path, default=DEFAULT_REF_VENV,
+    parser.add_argument("--ref-venv", type=Path, default=common.DEFAULT_REF_VENV,
                         help="the reference toolkit's virtual environment (created if missing)")
     parser.add_argument("--no-reference", action="store_true", help="compare with bare python only")
     parser.add_argument("--train", type=Path, default=Path(sys.executable).parent / "train",
                         help="our launcher (default: the train beside this interpreter)")
+    parser.add_argument("--smoke", action="store_true",
+                        help=common.SMOKE_HELP + ": 2 runs, no warm-up, no reference")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.warmup, args.no_reference = 2, 0, True
     if not args.train.exists():
         parser.error("{} does not exist: run this with the project's venv python, or pass --train".format(args.train))
     if args.runs < 1:
@@ -346,8 +282,8 @@ def main(argv=None):
 
     ref_train = versions = None
     if not args.no_reference:
-        ref_train = ensure_reference(args.ref_venv)
-        versions = reference_versions(args.ref_venv)
+        ref_train = common.ensure_reference(args.ref_venv)
+        versions = common.reference_versions(args.ref_venv)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="launch-overhead-") as root:
         chosen = variants(Path(root), args.train, ref_train)
@@ -361,6 +297,8 @@ def main(argv=None):
                     results[variant.name].samples.append(sample)
             print("\rround {}/{}".format(round_no + 1, args.warmup + args.runs), end="", file=sys.stderr, flush=True)
         print("\r{} rounds in {:.0f} s".format(args.warmup + args.runs, time.monotonic() - began), file=sys.stderr)
+    if args.smoke:
+        print(common.SMOKE_NOTE)
     print(report(results, args.runs, versions or "no reference", (load_before, os.getloadavg()[0])))
     return 0
 

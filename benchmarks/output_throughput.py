@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """How fast a script's output gets through the launcher: ours against the reference and bare ``python``.
 
-    .venv/bin/python benchmarks/output_throughput.py [--runs N] [--case NAME ...] [--no-reference]
+    .venv/bin/python benchmarks/output_throughput.py [--runs N] [--case NAME ...] [--no-reference] [--smoke]
 
 Run it with the project's virtual environment: our launchers are the ``train`` and ``mx-train``
 beside that interpreter, and bare python is that interpreter. The reference toolkit is the one
-``launch_overhead.py`` installs into its own virtual environment (reused, or installed once with
-pip); without it (``--no-reference``, or when pip cannot install it) its column says so.
+``launch_overhead.py`` uses, in its own virtual environment (reused, or installed once with pip);
+without it (``--no-reference``, ``--smoke``, or when pip cannot install it) its column is left out.
 
 The same script runs under each variant, in one run interleaved round by round (the order
 rotates, so that they share the machine's noise):
@@ -50,16 +50,15 @@ What is measured, per run:
 import argparse
 import os
 import select
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import launch_overhead  # noqa: E402  (its reference install, environment and VmHWM reading)
+import common
+from common import Series
 
 SCRIPT_NAME = "bench_output.py"
 END_MARK = b"BENCHEND\n"
@@ -109,7 +108,7 @@ RATIO_TARGET = 0.9
 RSS_LIMIT_MIB = 35.0
 FIRST_BYTE_LIMIT_MS = 100.0
 MB = 1e6
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SMOKE_SCALE = 100  # --smoke divides every case's payload by this
 
 
 @dataclass(frozen=True)
@@ -154,40 +153,20 @@ class Sample:
     received: int
 
 
-@dataclass
-class Series:
-    samples: list = field(default_factory=list)
-
-    def median(self, attr):
-        values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
-        return statistics.median(values) if values else None
-
-
 # --- setting up -------------------------------------------------------------------------------
 
 
-def make_base_dir(root, name):
-    """code/bench_output.py and the three config files, as every launcher variant needs them."""
-    from mx_training_toolkit.config import write_job
-
-    base = Path(root) / name
-    (base / "code").mkdir(parents=True)
-    (base / "code" / SCRIPT_NAME).write_text(SCRIPT)
-    write_job(base, {"sagemaker_program": SCRIPT_NAME}, {"current_host": "localhost", "hosts": ["localhost"]}, {})
-    return base
-
-
 def variants(root, bindir, ref_train, wanted):
-    env = launch_overhead.clean_environ()
+    env = common.clean_environ()
     found = []
-    code = make_base_dir(root, "python") / "code"
+    code = common.make_base_dir(root, "python", SCRIPT_NAME, SCRIPT) / "code"
     script = (sys.executable, SCRIPT_NAME)
     found.append(Variant("python", (script,), str(code), env, False, 1))
     if ref_train is not None:
-        base = make_base_dir(root, "reference")
+        base = common.make_base_dir(root, "reference", SCRIPT_NAME, SCRIPT)
         found.append(Variant("reference", ((str(ref_train),),), str(root), {
-            **env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_TRAINING_MODULE": launch_overhead.REF_MODULE}, True, 1))
-    base = make_base_dir(root, "ours")
+            **env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_TRAINING_MODULE": common.REF_MODULE}, True, 1))
+    base = common.make_base_dir(root, "ours", SCRIPT_NAME, SCRIPT)
     found.append(Variant("ours", ((str(bindir / "train"),),), str(root), {**env, "SAGEMAKER_BASE_DIR": str(base)},
                          True, 1))
     found.append(Variant("python x2", (script, script), str(code), env, False, 2))
@@ -198,16 +177,6 @@ def variants(root, bindir, ref_train, wanted):
 
 
 # --- one run ----------------------------------------------------------------------------------
-
-
-def _cpu_s(pid):
-    """User + system CPU seconds of ``pid`` so far (all its threads), 0 once it is gone."""
-    try:
-        with open("/proc/{}/stat".format(pid), "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _children(pid):
@@ -279,13 +248,13 @@ def run_once(variant, case, root, buffered):
                         first_bar = now
             if launcher is not None and time.monotonic() >= next_poll and procs[0].poll() is None:
                 next_poll = time.monotonic() + POLL_S
-                hwm = max(hwm, launch_overhead.read_hwm_kib("/proc/{}/status".format(launcher)))
-                cpu = max(cpu, _cpu_s(launcher))
+                hwm = max(hwm, common.read_hwm_kib("/proc/{}/status".format(launcher)))
+                cpu = max(cpu, (common.cpu_seconds(launcher) or 0.0))
                 if variant.name == "mx-train":
                     for pid in _children(launcher):
-                        host_hwm[pid] = max(host_hwm.get(pid, 0), launch_overhead.read_hwm_kib(
+                        host_hwm[pid] = max(host_hwm.get(pid, 0), common.read_hwm_kib(
                             "/proc/{}/status".format(pid)))
-                        host_cpu[pid] = max(host_cpu.get(pid, 0.0), _cpu_s(pid))
+                        host_cpu[pid] = max(host_cpu.get(pid, 0.0), (common.cpu_seconds(pid) or 0.0))
             if time.monotonic() - began > RUN_TIMEOUT_S:
                 raise RuntimeError("{} ran longer than {:.0f} s on {}".format(variant.name, RUN_TIMEOUT_S, case.name))
     finally:
@@ -404,12 +373,17 @@ def main(argv=None):
     parser.add_argument("--variant", action="append", choices=["python", "reference", "ours", "python x2", "mx-train"],
                         help="run only this variant (repeatable)")
     parser.add_argument("--buffered", action="store_true", help="leave the script's output block-buffered")
-    parser.add_argument("--ref-venv", type=Path, default=launch_overhead.DEFAULT_REF_VENV,
+    parser.add_argument("--ref-venv", type=Path, default=common.DEFAULT_REF_VENV,
                         help="the reference toolkit's virtual environment (created if missing)")
     parser.add_argument("--no-reference", action="store_true", help="leave the reference out")
     parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent,
                         help="where our train and mx-train are (default: beside this interpreter)")
+    parser.add_argument("--smoke", action="store_true",
+                        help=common.SMOKE_HELP + ": 1 run, every case with 1/{} of its payload, no reference".format(
+                            SMOKE_SCALE))
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.no_reference = 1, True
     for tool in ("train", "mx-train"):
         if not (args.bin / tool).exists():
             parser.error("{} does not exist: run this with the project's venv python, or pass --bin".format(
@@ -417,12 +391,14 @@ def main(argv=None):
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     cases = [c for c in CASES if not args.case or c.name in args.case]
+    if args.smoke:
+        cases = [replace(c, total=c.total // SMOKE_SCALE) for c in cases]
 
     ref_train, versions = None, "reference unavailable"
     if not args.no_reference and (args.variant is None or "reference" in args.variant):
         try:
-            ref_train = launch_overhead.ensure_reference(args.ref_venv)
-            versions = launch_overhead.reference_versions(args.ref_venv)
+            ref_train = common.ensure_reference(args.ref_venv)
+            versions = common.reference_versions(args.ref_venv)
         except (SystemExit, OSError, subprocess.SubprocessError) as e:
             print("the reference is unavailable ({}): its column is left out".format(e), file=sys.stderr)
     load_before = os.getloadavg()[0]
@@ -448,6 +424,8 @@ def main(argv=None):
             print("\rround {}/{} ({:.0f} s)".format(round_no + 1, args.runs, time.monotonic() - began), end="",
                   file=sys.stderr, flush=True)
         print("\r{} runs in {:.0f} s".format(len(jobs) * args.runs, time.monotonic() - began), file=sys.stderr)
+    if args.smoke:
+        print(common.SMOKE_NOTE + " Payloads are 1/{} of the sizes the cases name.".format(SMOKE_SCALE))
     print(report(results, cases, [n for n in ("python", "reference", "ours", "python x2", "mx-train") if n in needed],
                  args.runs, versions, (load_before, os.getloadavg()[0]), args.buffered))
     return 0

@@ -13,7 +13,7 @@ of the first kvstore push/pull round-trip, and seconds from SIGKILL of the serve
 (mid-training) until every process of the job has exited (capped: the hand launch never exits).
 Runs are interleaved and repeated; medians are printed, then a Markdown table.
 
-    .venv/bin/python benchmarks/ps_throughput.py [--steps N] [--repeats K]
+    .venv/bin/python benchmarks/ps_throughput.py [--steps N] [--repeats K] [--no-kill] [--kill-wait S] [--smoke]
 """
 
 import argparse
@@ -22,18 +22,18 @@ import json
 import os
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 
+import common
+from common import median
+
 HOSTS = ("127.0.0.2", "127.0.0.3")  # the addresses mx-train gives algo-1 and algo-2
 TAG = "PS_BENCH_TAG"  # every process of a run carries TAG=<run id>: how we find (and clean up) them
-KILL_WAIT_CAP = 30.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KILL_WAIT_CAP = 30.0  # --kill-wait's default
 
 # The training job. It reads BENCH_LAUNCH_T (time.time() just before the launch) and writes its
 # figures to BENCH_RESULT_DIR/rank-N.json; BENCH_RESULT_DIR/progress-N appears once warmed up.
@@ -129,37 +129,7 @@ report(kv.rank, samples_per_s=(args.steps - args.warmup) * args.batch_size / ela
 
 def tagged_processes(tag=None):
     """{pid: environ} of live processes with DMLC_ROLE (and, if given, our run tag) in their environment."""
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/{}/environ".format(name), "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        env = dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-        if tag is not None and env.get(TAG.encode()) != tag.encode():
-            continue
-        if tag is None and b"DMLC_ROLE" not in env:
-            continue
-        found[int(name)] = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in env.items()}
-    return found
-
-
-def kill_tagged(tag):
-    for pid in tagged_processes(tag):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def free_port():
-    """A port free on every address (mx-train picks its own the same way)."""
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
+    return common.tagged_processes(TAG, tag, marker="DMLC_ROLE")
 
 
 class Run:
@@ -202,7 +172,7 @@ class Run:
 
     def _launch_hand(self, code_dir, log):
         """The reference toolkit's way: env vars, fire-and-forget role processes, the script as worker."""
-        port = free_port()
+        port = common.free_port()
         env = self.base_env()
         env["BENCH_LAUNCH_T"] = repr(time.time())
         env.update({"DMLC_PS_ROOT_URI": HOSTS[0], "DMLC_PS_ROOT_PORT": str(port), "PS_VERBOSE": "0",
@@ -248,11 +218,7 @@ class Run:
         return out
 
     def log_tail(self, lines=25):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
+        return common.log_tail(self.log_path, lines)
 
     def cleanup(self):
         """SIGKILL every process of this run (our children, their groups, anything tagged); reap ours."""
@@ -263,7 +229,7 @@ class Run:
                 except (ProcessLookupError, PermissionError):
                     pass
         for _ in range(3):
-            kill_tagged(self.tag)
+            common.kill(tagged_processes(self.tag))
             time.sleep(0.1)
         for _name, p in self.procs:
             try:
@@ -278,15 +244,6 @@ class Run:
 # ---- the two measurements -------------------------------------------------------------------------
 
 
-def cpu_seconds(pid):
-    try:
-        with open("/proc/{}/stat".format(pid)) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
 def watch_launchers(run, timeout):
     """Wait for the job's end -> CPU share (of one core) its launcher processes (tagged, no DMLC_ROLE:
     mx-train and the two ``train``; none for the hand launch) used during the timed training steps."""
@@ -298,7 +255,7 @@ def watch_launchers(run, timeout):
                 run.tag, timeout, run.log_tail()))
         if start is None or end is None:
             launchers = [pid for pid, env in tagged_processes(run.tag).items() if "DMLC_ROLE" not in env]
-            cpu = {pid: cpu_seconds(pid) for pid in launchers}
+            cpu = {pid: common.cpu_seconds(pid) for pid in launchers}
             if start is None and run.warmed_up():
                 start = (time.monotonic(), cpu)
             elif start is not None and all("samples_per_s" in f for f in run.figures()) and len(run.figures()) == 2:
@@ -327,9 +284,9 @@ def throughput_run(root, mode, index, code_dir, job_args, timeout):
         run.cleanup()
 
 
-def kill_run(root, mode, index, code_dir, job_args, after_warmup=1.0):
+def kill_run(root, mode, index, code_dir, job_args, wait_cap, after_warmup=1.0):
     """SIGKILL the server on host 2 mid-training -> (seconds until every process of the job had exited,
-    or None if not within KILL_WAIT_CAP; job exit statuses; processes left when the job ended)."""
+    or None if not within ``wait_cap`` seconds; job exit statuses; processes left when the job ended)."""
     run = Run(root, mode, index, dict(job_args, steps=10 ** 7))
     try:
         run.launch(code_dir)
@@ -346,7 +303,7 @@ def kill_run(root, mode, index, code_dir, job_args, after_warmup=1.0):
         os.kill(servers[0], signal.SIGKILL)
         killed = time.monotonic()
         job_exit = all_gone = None
-        while time.monotonic() - killed < KILL_WAIT_CAP:
+        while time.monotonic() - killed < wait_cap:
             now = time.monotonic()
             if job_exit is None and run.finished():
                 job_exit = now - killed
@@ -364,18 +321,13 @@ def kill_run(root, mode, index, code_dir, job_args, after_warmup=1.0):
 # ---- report ---------------------------------------------------------------------------------------
 
 
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def exit_cell(results):
+def exit_cell(results, wait_cap):
     times = [r["exit_s"] for r in results]
     if all(t is not None for t in times):
         return "{:.1f}".format(median(times))
     if all(t is None for t in times):
-        return "did not exit within {:.0f} s".format(KILL_WAIT_CAP)
-    return "{} of {} runs did not exit within {:.0f} s".format(sum(t is None for t in times), len(times),
-                                                                 KILL_WAIT_CAP)
+        return "did not exit within {:.0f} s".format(wait_cap)
+    return "{} of {} runs did not exit within {:.0f} s".format(sum(t is None for t in times), len(times), wait_cap)
 
 
 def table(tp, kill, args):
@@ -393,7 +345,7 @@ def table(tp, kill, args):
     ]
     if kill["ours"]:
         rows.append("| server on host 2 SIGKILLed -> every process exited, s | {} | {} | |".format(
-            exit_cell(kill["ours"]), exit_cell(kill["hand"])))
+            exit_cell(kill["ours"], args.kill_wait), exit_cell(kill["hand"], args.kill_wait)))
     return "\n".join(rows)
 
 
@@ -405,7 +357,14 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3, help="runs of each mode (default 3)")
     p.add_argument("--no-kill", action="store_true", help="skip the server-kill measurement")
+    p.add_argument("--kill-wait", type=float, default=KILL_WAIT_CAP,
+                   help="after the server kill, wait at most this long for every process to exit (default {:.0f} s; "
+                        "the hand launch never exits)".format(KILL_WAIT_CAP))
+    p.add_argument("--smoke", action="store_true",
+                   help=common.SMOKE_HELP + ": 1 repeat of 30 steps (10 warm-up), the kill with a 5 s wait")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.steps, args.warmup, args.repeats, args.kill_wait = 30, 10, 1, 5.0
     if args.steps <= args.warmup:
         p.error("--steps must be larger than --warmup")
     return args
@@ -450,7 +409,7 @@ def main(argv=None):
         if not args.no_kill:
             for i in range(args.repeats):
                 for mode in (("ours", "hand") if i % 2 == 0 else ("hand", "ours")):
-                    r = kill_run(root, mode, i, code_dir, job_args)
+                    r = kill_run(root, mode, i, code_dir, job_args, args.kill_wait)
                     kill[mode].append(r)
                     print("server kill {} #{}: every process exited after {}; job exit {} (statuses {}); "
                           "left at the end of the wait: {}".format(
@@ -459,6 +418,8 @@ def main(argv=None):
                               r["statuses"], r["left"] or "nothing"), file=sys.stderr, flush=True)
         sys.stderr.flush()
         print()
+        if args.smoke:
+            print(common.SMOKE_NOTE)
         print("MXNet {}, {} CPU(s); MLP {}-{}-{}-10, batch {} per worker, {} steps ({} warm-up); "
               "benchmark took {:.0f} s".format(mxnet_version(), os.cpu_count(), 256, args.hidden, args.hidden,
                                                args.batch_size, args.steps, args.warmup, time.monotonic() - began))
@@ -468,11 +429,7 @@ def main(argv=None):
         shutil.rmtree(root, ignore_errors=True)
         left = tagged_processes()
         ours = {pid: env for pid, env in left.items() if env.get(TAG, "")}
-        for pid in ours:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        common.kill(ours)
         print("\ncleanup: {} process(es) with DMLC_ROLE left{}".format(
             len(left), " (not started by this benchmark: {})".format(sorted(set(left) - set(ours))) if left else ""),
             file=sys.stderr)

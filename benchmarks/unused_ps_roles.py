@@ -7,28 +7,22 @@ every worker of the job is done, then stops them. This runs the same trivial job
 hosts with and without ``--parameter-server``, interleaved, and prints the wall times and their
 difference (the baseline is the job without the parameter server, measured in the same run).
 
-    .venv/bin/python benchmarks/unused_ps_roles.py [--hosts 2] [--repeats 3]
+    .venv/bin/python benchmarks/unused_ps_roles.py [--hosts 2] [--repeats 3] [--smoke]
 """
 
 import argparse
 import os
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
+
+import common
 
 SCRIPT = "import time\nprint('trained with a local kvstore', flush=True)\ntime.sleep(0.5)\n"
 
 
-def mx_train():
-    here = os.path.dirname(sys.executable)
-    path = os.path.join(here, "mx-train")
-    return [path] if os.path.exists(path) else [sys.executable, "-c", "from mx_training_toolkit.local import main; main()"]
-
-
 def run_once(code, hosts, parameter_server, root):
-    argv = mx_train() + ["--code", code, "--hosts", str(hosts), "--base-dir", root]
+    argv = common.mx_train_argv() + ["--code", code, "--hosts", str(hosts), "--base-dir", root]
     if parameter_server:
         argv.append("--parameter-server")
     began = time.monotonic()
@@ -39,11 +33,14 @@ def run_once(code, hosts, parameter_server, root):
     return elapsed
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP + ": 1 run of each, 2 hosts")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.hosts, args.repeats = 2, 1
     times = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="unused-ps-") as work:
         code = os.path.join(work, "code")
@@ -53,7 +50,9 @@ def main():
         for i in range(args.repeats):
             for ps in (False, True):
                 times[ps].append(run_once(code, args.hosts, ps, os.path.join(work, "run-{}-{}".format(i, ps))))
-    without, with_ps = statistics.median(times[False]), statistics.median(times[True])
+    without, with_ps = common.median(times[False]), common.median(times[True])
+    if args.smoke:
+        print(common.SMOKE_NOTE)
     print("| {}-host job, median of {} | wall time, s |".format(args.hosts, args.repeats))
     print("|---|--:|")
     print("| without the parameter server | {:.2f} |".format(without))

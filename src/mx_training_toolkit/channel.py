@@ -6,8 +6,10 @@ coordinator). A failure anywhere, or a host that disappears, ends the job everyw
 host finishes before every worker of the job is done.
 
 Messages are JSON lines of at most ``messages.MAX_MESSAGE`` bytes. The coordinator opens with
-``challenge`` (a random nonce); a host answers ``hello`` with its name and a proof (an HMAC of the
-nonce, its name and the job's identity, keyed with the job's secret, see ``messages.job_secret``); then
+``challenge`` (a random nonce; for a Horovod job also ``ranks_per_host``, the first host's count,
+which every other host compares with its own once it has joined); a host answers ``hello`` with its
+name and a proof (an HMAC of the nonce, its name and the job's identity, keyed with the job's
+secret, see ``messages.job_secret``); then
 ``worker-done``, ``failed`` and ``ping`` go to the coordinator, and ``all-done``, ``abort`` and
 ``ping`` come back. A peer is accepted as host H only from H's address and with a valid proof.
 
@@ -96,8 +98,10 @@ class Coordinator:
     """Runs on the first host: accepts every other host's launcher and relays outcomes. One thread
     serves every connection (a selector), so strangers cannot exhaust threads."""
 
-    def __init__(self, host, hosts, addresses, bind_address, port, post, join_timeout, secret, identity):
+    def __init__(self, host, hosts, addresses, bind_address, port, post, join_timeout, secret, identity,
+                 ranks_per_host=None):
         self.host = host
+        self._ranks_per_host = ranks_per_host  # told to every host in the challenge (None: not a Horovod job)
         self.expected = set(hosts) - {host}
         self.addresses = dict(addresses)
         self.post = post
@@ -177,7 +181,10 @@ class Coordinator:
                 self._drop(oldest, "too many unproven connections; dropping the oldest")
             self._strangers[sock] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
-            conn.send({"t": "challenge", "nonce": conn.nonce})
+            challenge = {"t": "challenge", "nonce": conn.nonce}
+            if self._ranks_per_host is not None:
+                challenge["ranks_per_host"] = self._ranks_per_host
+            conn.send(challenge)
 
     def _readable(self, conn):
         try:
@@ -426,6 +433,8 @@ class Member:
             raise HostChannelError("the launcher on {} did not open the job's channel as expected".format(
                 coordinator_host))
         self._pending = messages
+        # The first host's Horovod ranks per host (None: not said), for the caller to compare.
+        self.first_ranks_per_host = field(challenge, "ranks_per_host", int, None)
         self._sock.settimeout(SILENCE_LIMIT)
         _send(self._sock, self._lock, {"t": "hello", "host": self.host,
                                        "proof": proof(secret, nonce, self.host, identity)})

@@ -1,4 +1,6 @@
-"""Put the user's code in place (safe extraction), install its requirements, decide how to run it."""
+"""The user's code: get it into ``code/`` (the download and the safe extraction are ``download``'s and
+``archive``'s, imported only when there is something to fetch), the pip commands that install it, and
+how the worker runs it (script, module, legacy or executable, from the syntax tree) -> ``UserCode``."""
 
 import ast
 import os

@@ -19,6 +19,10 @@ BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 SUBMIT_DIR_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 LEGACY_MODE_ENV = "SAGEMAKER_MXNET_LEGACY_MODE"
+# The platform's name for the job, set in every container of it (the reference's job_name).
+TRAINING_JOB_NAME_ENV = "TRAINING_JOB_NAME"
+# Where boto3 would find the region; the reference's SAGEMAKER_REGION falls back to it.
+AWS_REGION_ENV = "AWS_DEFAULT_REGION"
 
 DEFAULT_PS_PORT = 8000
 DEFAULT_LOG_LEVEL = 20
@@ -150,8 +154,11 @@ class JobConfig(NamedTuple):
     instance_groups: Tuple[InstanceGroup, ...] = ()  # resourceconfig.json's, in its order; () when it has none
     distribution_instance_groups: Optional[Tuple[str, ...]] = None  # sagemaker_distribution_instance_groups
     mpi_enabled: bool = False  # Horovod (the platform's "mpi" distribution)
-    mpi_processes_per_host: int = 1  # Horovod ranks on each host
+    mpi_processes_per_host: Optional[int] = None  # Horovod ranks on each host; None: one per GPU (see plan)
     mpi_custom_options: str = ""  # mpirun options the SDK passes; see plan.horovod_options
+    mpi_num_processes: Optional[int] = None  # sagemaker_mpi_num_processes: the job's ranks, when given
+    platform_job_name: Optional[str] = None  # $TRAINING_JOB_NAME, when set and not empty
+    default_region: Optional[str] = None  # $AWS_DEFAULT_REGION, when set and not empty
 
     @property
     def module_name(self):
@@ -426,7 +433,8 @@ def _channels(input_data_config, paths):
 def load(base_dir, environ):
     """Read and validate the job description under ``base_dir``.
 
-    ``environ`` gives the SAGEMAKER_* fall-backs; it is the only environment read here.
+    ``environ`` gives the SAGEMAKER_* fall-backs, the platform's TRAINING_JOB_NAME and
+    AWS_DEFAULT_REGION; it is the only environment read here.
     Raises ``ConfigError`` naming the file and field on bad input.
     """
     paths = Paths(base_dir)
@@ -472,7 +480,12 @@ def load(base_dir, environ):
         reserved.get("sagemaker_parameter_server_enabled", False), file, "sagemaker_parameter_server_enabled"
     )
     mpi_enabled = _bool_field(reserved.get(MPI_ENABLED_HP, False), file, MPI_ENABLED_HP)
-    mpi_per_host = _int_field(reserved.get(MPI_PROCESSES_HP, 1), file, MPI_PROCESSES_HP, 1, 1024)
+    mpi_per_host = reserved.get(MPI_PROCESSES_HP)
+    if mpi_per_host is not None:
+        mpi_per_host = _int_field(mpi_per_host, file, MPI_PROCESSES_HP, 1, 1024)
+    mpi_total = reserved.get(MPI_TOTAL_HP)
+    if mpi_total is not None:
+        mpi_total = _int_field(mpi_total, file, MPI_TOTAL_HP, 1)
     mpi_options = reserved.get(MPI_OPTIONS_HP, "")
     if not isinstance(mpi_options, str):
         raise ConfigError("{}: field {!r} must be a string of mpirun options, got {!r}".format(
@@ -492,10 +505,6 @@ def load(base_dir, environ):
             raise ConfigError("{}: field {!r} must be a string, got {!r}".format(file, key, reserved[key]))
 
     current, hosts, interface, instance_type, group, groups = _resource(resource)
-    total = reserved.get(MPI_TOTAL_HP)
-    if mpi_enabled and total is not None and _int_field(total, file, MPI_TOTAL_HP, 1) != len(hosts) * mpi_per_host:
-        raise ConfigError("{}: field {!r} is {}, but {} hosts with {} ranks each make {}; this launcher starts every "
-                          "slot".format(file, MPI_TOTAL_HP, total, len(hosts), mpi_per_host, len(hosts) * mpi_per_host))
     distribution = reserved.get(DISTRIBUTION_GROUPS_HP)
     if distribution is not None:
         distribution = _distribution_groups(distribution, groups)
@@ -526,6 +535,9 @@ def load(base_dir, environ):
         mpi_enabled=mpi_enabled,
         mpi_processes_per_host=mpi_per_host,
         mpi_custom_options=mpi_options,
+        mpi_num_processes=mpi_total,
+        platform_job_name=environ.get(TRAINING_JOB_NAME_ENV) or None,
+        default_region=environ.get(AWS_REGION_ENV) or None,
     )
 
 

@@ -24,6 +24,10 @@ POINTER = 8
 # The variables that only repeat the hyperparameters: a script can do without them (it gets its
 # arguments and can read hyperparameters.json), so they are the ones left out when space is short.
 HP_COPIES = ("SM_TRAINING_ENV", "SM_HPS", "SM_USER_ARGS")
+# Plain variables the reference exports besides SM_* (it sets them in its own environment).
+CURRENT_HOST_ENV = "CURRENT_HOST"
+JOB_NAME_ENV = "SAGEMAKER_JOB_NAME"
+REGION_ENV = "SAGEMAKER_REGION"
 
 
 class TrainingEnv(NamedTuple):
@@ -42,6 +46,19 @@ class TrainingEnv(NamedTuple):
     def channel_input_dirs(self):
         """Every channel's directory, Pipe-mode channels included (as the reference's)."""
         return {name: self.config.paths.channel_dir(name) for name in self.config.channels}
+
+    def job_name(self):
+        """The job's name as the reference's ``job_name``: the platform's TRAINING_JOB_NAME, else
+        the ``sagemaker_job_name`` hyperparameter (jobs run by hand), else None."""
+        return self.config.platform_job_name or self.config.job_name
+
+    def plain_variables(self):
+        """CURRENT_HOST, SAGEMAKER_JOB_NAME and SAGEMAKER_REGION as the reference sets them: the
+        hyperparameters' job name (not the platform's), and the hyperparameters' region, else
+        AWS_DEFAULT_REGION (where boto3 would look; boto3 is not imported for it), else empty."""
+        c = self.config
+        return {CURRENT_HOST_ENV: c.current_host, JOB_NAME_ENV: c.job_name or "",
+                REGION_ENV: c.region or c.default_region or ""}
 
     def instance_group_fields(self):
         """The heterogeneous-cluster fields of SM_TRAINING_ENV (and, but for distribution_hosts,
@@ -83,7 +100,7 @@ class TrainingEnv(NamedTuple):
             "is_modelparallel_enabled": None,
             "is_smddpmprun_installed": False,
             "is_smddprun_installed": False,
-            "job_name": c.job_name,
+            "job_name": self.job_name(),
             "log_level": c.log_level,
             "model_dir": p.model_dir,
             "module_dir": c.submit_directory,
@@ -102,7 +119,8 @@ class TrainingEnv(NamedTuple):
         }
 
     def to_env_vars(self):
-        """Every SM_* variable (docs/contract.md section 3) plus PYTHONPATH, as strings."""
+        """Every SM_* variable (docs/contract.md section 3), the reference's ``plain_variables``
+        and PYTHONPATH, as strings."""
         c, p = self.config, self.config.paths
         env = self.training_env()
         flat = {
@@ -145,6 +163,7 @@ class TrainingEnv(NamedTuple):
         for name, value in c.user_hyperparameters.items():
             flat["hp_" + name] = value
         out = {"SM_" + key.upper(): _env_value(value) for key, value in flat.items()}
+        out.update(self.plain_variables())
         out["PYTHONPATH"] = p.code_dir
         return self._fit(out)
 

@@ -17,7 +17,7 @@ import time
 
 from .network import HOST_ADDRESSES_ENV
 
-SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # channel.SECRET_ENV, without importing sockets here
+SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # messages.SECRET_ENV, not imported: mx-train needs nothing else of it
 from .outcome import EXIT, SIGNAL
 from .plan import ProcessSpec
 from .signals import StopSignals, forwarded

@@ -75,7 +75,7 @@ class _Job:
                 settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)
                 env = self.configure(settings)
-                addresses = self.connect_hosts(settings, env.config)
+                addresses = self.connect_hosts(settings, env)
                 user_code = self.prepare_code(env)
             policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1, settings.linger)
             self.install(policy, env, user_code)
@@ -118,10 +118,15 @@ class _Job:
             log.debug("environment (all of it): %s", env.log_details())
         return env
 
-    def connect_hosts(self, settings, cfg):
+    def connect_hosts(self, settings, env):
         """Resolve the hosts and, for a multi-host job, open the launchers' channel first, so that a
-        failure in any later step on any host (a download, pip) ends the job everywhere."""
+        failure in any later step on any host (a download, pip) ends the job everywhere. A Horovod
+        job's hosts then compare their numbers of ranks (``plan.check_ranks``)."""
+        cfg = env.config
+        ranks = plan.ranks_per_host(cfg, env.num_gpus) if cfg.mpi_enabled else None
         if len(cfg.hosts) == 1:
+            if cfg.mpi_enabled:
+                plan.check_ranks(cfg, env.num_gpus)
             return {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
         from . import channel, messages  # only multi-host jobs need sockets
@@ -129,14 +134,18 @@ class _Job:
         port = plan.coordinator_port(cfg)
         first = cfg.hosts[0]
         secret = messages.job_secret(cfg.hyperparameters, self.environ)
+        # From the files alone (the sagemaker_job_name hyperparameter, not TRAINING_JOB_NAME): every
+        # host derives the same, even a container started by hand without the platform's variables.
         identity = messages.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
         if cfg.is_first_host:
             bind = addresses[first] if settings.address_map else ""
             self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, port,
-                                               self.supervisor.post, settings.host_wait, secret, identity)
+                                               self.supervisor.post, settings.host_wait, secret, identity, ranks)
         else:
             self.channel = channel.Member(cfg.current_host, first, addresses[first], port, self.supervisor.post,
                                           settings.host_wait, secret, identity, addresses[cfg.current_host])
+        if cfg.mpi_enabled:  # the channel is open: a host whose count differs ends the job everywhere
+            plan.check_ranks(cfg, env.num_gpus, getattr(self.channel, "first_ranks_per_host", None))
         return addresses
 
     def prepare_code(self, env):
@@ -175,12 +184,13 @@ class _Job:
             check_port_free(cfg.ps_port, cfg.current_host)
         runs_a_runner = ps or user_code.legacy or cfg.mpi_enabled
         status_file = os.path.join(self.supervisor.scratch(), "worker-status") if runs_a_runner else None
-        launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file)
+        launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file,
+                               num_gpus=env.num_gpus)
         # Masked before it is shortened: a cut secret would no longer be found in the line.
         shown = user_code.argv(sys.executable, record_status=ps or cfg.mpi_enabled, readable=True)
         if cfg.mpi_enabled:
             how = " (Horovod: ranks {} of {})".format(", ".join(str(w.rank) for w in launch.workers),
-                                                      len(cfg.hosts) * cfg.mpi_processes_per_host)
+                                                      len(cfg.hosts) * len(launch.workers))
         elif ps:
             how = " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles))
         else:
@@ -197,10 +207,11 @@ class _Job:
         if importlib.util.find_spec("horovod") is None:
             raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but Horovod is not "
                               "installed in this environment (scripts/install_horovod.sh builds and installs it)")
-        variables, ignored = plan.horovod_options(cfg.mpi_custom_options)
-        if variables or ignored:
-            log.info("horovod: sagemaker_mpi_custom_mpi_options: set for every rank: %s; ignored (no mpirun here): %s",
-                     ", ".join(sorted(variables)) or "nothing", " ".join(ignored) or "nothing")
+        options = plan.horovod_options(cfg.mpi_custom_options)
+        if cfg.mpi_custom_options.strip():
+            log.info("horovod: sagemaker_mpi_custom_mpi_options: NCCL_DEBUG=%s; set for every rank: %s; ignored (no "
+                     "mpirun here): %s", options.nccl_debug, ", ".join(sorted(options.variables)) or "nothing",
+                     " ".join(options.ignored) or "nothing")
 
     def log_waiting(self, cfg, user_code, addresses, launch):
         """Say what the next seconds of silence are: ps-lite prints nothing while each process

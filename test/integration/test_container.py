@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -272,6 +273,64 @@ def test_killing_a_horovod_container_ends_the_job_on_the_other(cpu_image, job_ro
     assert first == ("Job failed on algo-2: the connection to the launcher on algo-2 was lost "
                      "(the host stopped or died)"), result.explain()
     assert _model_files(jobs[0]) == [], result.explain()
+
+
+def _fake_gpus(job_root, count):
+    """docker run arguments that give a container ``count`` GPUs' device files without a GPU: an
+    empty file bind-mounted at /dev/nvidia<N>, where the launcher counts GPUs when the NVIDIA
+    driver's /proc/driver/nvidia/gpus is absent (SM_NUM_GPUS, docs/contract.md section 3)."""
+    device = Path(job_root) / "fake-gpu-device"
+    device.touch()
+    return [arg for n in range(count) for arg in ("-v", "%s:/dev/nvidia%d:ro" % (device, n))]
+
+
+def _run_with_gpus(cpu_image, jobs, gpus, network, job_root, timeout=150):
+    """Run one container per job, job i with gpus[i] fake GPUs; wait for all (none is stopped
+    when another fails: each must end by itself) -> their results."""
+    names = []
+    started = time.monotonic()
+    try:
+        for job, count in zip(jobs, gpus):
+            names.append(ds.start_container(cpu_image, job, network, extra_args=_fake_gpus(job_root, count)))
+        ds.wait_all(names, timeout, stop_others_on_failure=False)
+        return [ds.result_of(name, job, started) for name, job in zip(names, jobs)]
+    finally:
+        ds.remove(names)
+
+
+def _per_gpu_jobs(job_root):
+    """Two hosts, the way the SDK writes distribution={'mpi': {'enabled': True}}: no
+    processes_per_host, so that the container picks (one rank per GPU)."""
+    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
+    for job in jobs:
+        job.add_code("allreduce.py", shared="horovod/allreduce.py")
+        job.entry("allreduce.py", sagemaker_mpi_enabled=True)
+        job.resource_config["network_interface_name"] = "eth0"
+    return jobs
+
+
+def test_horovod_starts_one_rank_per_gpu_in_each_container(cpu_image, job_root, job_network):
+    jobs = _per_gpu_jobs(job_root)
+    results = _run_with_gpus(cpu_image, jobs, (2, 2), job_network, job_root)
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert "2 GPUs" in result.logs, result.explain()  # the environment's summary line
+    reports = [json.loads(results[rank // 2].read("output", "data", "rank-%d.json" % rank)) for rank in range(4)]
+    assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
+        (0, 4, 0, 2, "algo-1"), (1, 4, 1, 2, "algo-1"), (2, 4, 0, 2, "algo-2"), (3, 4, 1, 2, "algo-2")]
+    assert all(r["sum"] == [10.0, 10.0, 10.0] for r in reports), reports
+
+
+def test_containers_with_other_gpu_counts_fail_the_job_naming_both_counts(cpu_image, job_root, job_network):
+    jobs = _per_gpu_jobs(job_root)
+    results = _run_with_gpus(cpu_image, jobs, (2, 1), job_network, job_root, timeout=90)
+    cause = ("Configuration error: Horovod: algo-2 starts 1 rank (one per GPU: 1 GPU), but the first host algo-1 "
+             "starts 2; every host must start the same number (give every host as many GPUs, or set the "
+             "hyperparameter sagemaker_mpi_num_of_processes_per_host)")
+    assert [r.returncode for r in results] == [2, 2], results[0].explain() + results[1].explain()
+    assert results[1].failure_first_line == cause, results[1].explain()
+    assert results[0].failure_first_line == "Job failed on algo-2: " + cause, results[0].explain()
+    assert results[0].read("output", "data", "rank-0.json") is None  # no rank started
 
 
 # --- docker/build.py: the Horovod wheel (no engine needed) ----------------------------------------

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from .conftest import RESOURCES, pid_alive
+from mx_training_toolkit.local import free_port_pair
+
+from .conftest import RESOURCES, Job, pid_alive
 from .test_parameter_server import processes_with, read
 
 HOROVOD_CODE = os.path.join(RESOURCES, "horovod")
@@ -169,3 +171,84 @@ def test_the_bundled_horovod_example(tmp_path):
     assert out.count("weights [[2.0, -3.0, 0.5]]") == 4  # every rank learned y = 2 x1 - 3 x2 + 0.5 x3 + 1
     assert sorted(os.listdir(os.path.join(root, "algo-1", "model"))) == [
         "model-0000.params", "model-shapes.json", "model-symbol.json"]
+
+
+# ---- the ranks' environment, as the reference's mpirun gives it -----------------------------
+
+ADDRESSES = {"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"}
+# What the launchers inherit: the platform's variables, and values the launcher must replace.
+PLATFORM = {"TRAINING_JOB_NAME": "platform-job", "AWS_DEFAULT_REGION": "us-east-2", "NCCL_DEBUG": "TRACE",
+            "OMPI_COMM_WORLD_RANK": "99", "MX_TRAINING_HOST_ADDRESSES": json.dumps(ADDRESSES)}
+
+
+def _start_hosts(tmp_path, instance_type, options):
+    """A 2-host x 2-rank job of env_dump.py, started with ``train`` on each host -> (jobs, procs)."""
+    port = free_port_pair()
+    jobs = []
+    for host in ADDRESSES:
+        job = Job(tmp_path / host)
+        job.add_script("env_dump.py", open(os.path.join(HOROVOD_CODE, "env_dump.py")).read())
+        job.entry("env_dump.py")
+        job.hyperparameters.update(sagemaker_mpi_enabled="true", sagemaker_mpi_num_of_processes_per_host="2",
+                                   sagemaker_mpi_custom_mpi_options=json.dumps(options), _ps_port=str(port),
+                                   sagemaker_job_name='"hp-job"')
+        job.resource_config = {"current_host": host, "hosts": list(ADDRESSES), "network_interface_name": "lo",
+                               "current_instance_type": instance_type}
+        jobs.append(job)
+    return jobs, [job.start(**PLATFORM) for job in jobs]
+
+
+EFA = {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple", "FI_EFA_USE_DEVICE_RDMA": "1"}
+
+
+@pytest.mark.parametrize("instance_type,options,variables,ignored", [
+    # An EFA instance type; the SDK's docstring example (-verbose is accepted without a word), a
+    # user's -x over the launcher's FI variable, and one of mpirun's own options, ignored.
+    ("ml.p4d.24xlarge", "-verbose --NCCL_DEBUG=WARN -x FI_EFA_USE_DEVICE_RDMA=0 --bind-to none",
+     dict(EFA, NCCL_DEBUG="WARN", FI_EFA_USE_DEVICE_RDMA="0"), "--bind-to none"),
+    # Not an EFA instance type, no options: NCCL_DEBUG=INFO over the inherited TRACE.
+    ("ml.c5.xlarge", "", {"NCCL_DEBUG": "INFO"}, None),
+])
+def test_the_whole_environment_of_every_rank_of_a_2_by_2_job(tmp_path, instance_type, options, variables, ignored):
+    jobs, procs = _start_hosts(tmp_path, instance_type, options)
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(b"".join(proc.communicate(timeout=180)).decode(errors="replace"))
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    if ignored:
+        assert "ignored (no mpirun here): {}".format(ignored) in outputs[0]
+        assert "-verbose" not in outputs[0].split("ignored (no mpirun here)")[1].splitlines()[0]
+    for index, job in enumerate(jobs):
+        given = job.env(**PLATFORM)
+        for local in range(2):
+            rank = index * 2 + local
+            with open(job.path("output", "data", "env-rank-{}.json".format(rank))) as f:
+                report = json.load(f)
+            assert (report["rank"], report["size"], report["local_rank"], report["local_size"]) == (rank, 4, local, 2)
+            env = report["environ"]
+            assert [k for k in given if k not in env] == []  # nothing inherited is taken away
+            changed = {k: v for k, v in env.items() if given.get(k) != v}
+            host = "algo-{}".format(index + 1)
+            expected = {
+                "HOROVOD_RANK": str(rank), "HOROVOD_SIZE": "4", "HOROVOD_LOCAL_RANK": str(local),
+                "HOROVOD_LOCAL_SIZE": "2", "HOROVOD_CROSS_RANK": str(index), "HOROVOD_CROSS_SIZE": "2",
+                "HOROVOD_HOSTNAME": host, "HOROVOD_GLOO_RENDEZVOUS_ADDR": "127.0.0.2",
+                "HOROVOD_GLOO_RENDEZVOUS_PORT": job.hyperparameters["_ps_port"],
+                "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo", "HOROVOD_GLOO_IFACE": "lo",
+                "HOROVOD_GLOO_TIMEOUT_SECONDS": "120",
+                "OMPI_COMM_WORLD_RANK": str(rank), "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": str(local),
+                "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
+                "NCCL_MIN_NRINGS": "4", "NCCL_SOCKET_IFNAME": "lo",
+                "CURRENT_HOST": host, "SAGEMAKER_JOB_NAME": "hp-job", "SAGEMAKER_REGION": "us-east-2",
+                **variables}
+            sm = {k for k in changed if k.startswith("SM_")}
+            assert {k: v for k, v in changed.items() if k not in sm} == dict(
+                expected, PYTHONPATH=job.code_dir, MX_TRAINING_STATUS_FILE=changed["MX_TRAINING_STATUS_FILE"])
+            assert changed["MX_TRAINING_STATUS_FILE"].endswith("worker-status.rank{}".format(rank))
+            assert (env["SM_CURRENT_HOST"], env["SM_NUM_GPUS"], env["SM_CURRENT_INSTANCE_TYPE"]) == (
+                host, "0", instance_type)
+            assert json.loads(env["SM_TRAINING_ENV"])["job_name"] == "platform-job"

@@ -61,3 +61,37 @@ def test_strangers_on_the_channel_port_do_not_end_the_job(tmp_path):
     assert [p.returncode for p in procs] == [0, 0]
     for host in ("algo-1", "algo-2"):
         assert read(str(tmp_path), host, "output", "failure") is None
+
+
+def test_a_host_with_another_number_of_horovod_ranks_fails_the_job_naming_both_counts(tmp_path):
+    # Hosts with other GPU counts, as a host told another sagemaker_mpi_num_of_processes_per_host
+    # (they share the channel's key through MX_TRAINING_CHANNEL_SECRET). Horovod need not be
+    # installed: the counts are compared as soon as the channel is open, before any rank starts.
+    jobs = two_host_jobs(tmp_path, free_port())
+    for job, ranks in zip(jobs, ("1", "2")):
+        job.hyperparameters.update(sagemaker_mpi_enabled="true", sagemaker_mpi_num_of_processes_per_host=ranks)
+    began = time.monotonic()
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s") for j in jobs]
+    finish(procs)
+    assert time.monotonic() - began < 20
+    assert [p.returncode for p in procs] == [2, 2]
+    cause = ("Configuration error: Horovod: algo-2 starts 2 ranks, but the first host algo-1 starts 1; every host "
+             "must start the same number (give every host as many GPUs, or set the hyperparameter "
+             "sagemaker_mpi_num_of_processes_per_host)")
+    assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == cause
+    assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == "Job failed on algo-2: " + cause
+
+
+def test_hosts_told_the_platforms_job_name_differently_still_prove_the_same_job(tmp_path):
+    # The channel's proof is bound to the job's identity from the files (sagemaker_job_name, hosts,
+    # _ps_port), never to TRAINING_JOB_NAME: a container started by hand without it still joins.
+    script = "import json, os\nprint('job_name', json.loads(os.environ['SM_TRAINING_ENV'])['job_name'], flush=True)\n"
+    jobs = two_host_jobs(tmp_path, free_port(), script)
+    for job in jobs:
+        job.hyperparameters["sagemaker_job_name"] = json.dumps("hp-job")
+    procs = [jobs[0].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, TRAINING_JOB_NAME="platform-job"),
+             jobs[1].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)]
+    outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    finish(procs)
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert "job_name platform-job" in outputs[0] and "job_name hp-job" in outputs[1]

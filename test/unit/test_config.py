@@ -82,6 +82,21 @@ def test_a_full_job(tmp_path):
     assert cfg.paths.channel_dir("train") == os.path.join(cfg.paths.base, "input", "data", "train")
 
 
+@pytest.mark.parametrize("hps, environ, expected", [
+    (PROGRAM, {}, (None, None, None, None, None)),
+    ({**PROGRAM, "sagemaker_mpi_enabled": "true"}, {}, (None, None, None, None, None)),  # per host: one per GPU
+    ({**PROGRAM, "sagemaker_mpi_num_of_processes_per_host": "4", "sagemaker_mpi_num_processes": "8",
+      "sagemaker_job_name": '"hp-job"', "sagemaker_region": '"eu-west-1"'},
+     {"TRAINING_JOB_NAME": "platform-job", "AWS_DEFAULT_REGION": "us-east-2"},
+     (4, 8, "hp-job", "platform-job", "us-east-2")),
+    (PROGRAM, {"TRAINING_JOB_NAME": "", "AWS_DEFAULT_REGION": ""}, (None, None, None, None, None)),  # empty: unset
+])
+def test_horovod_counts_and_the_platforms_job_name_and_region(tmp_path, hps, environ, expected):
+    cfg = load(tmp_path, {HPS: hps}, environ)
+    assert (cfg.mpi_processes_per_host, cfg.mpi_num_processes, cfg.job_name, cfg.platform_job_name,
+            cfg.default_region) == expected
+
+
 @pytest.mark.parametrize(
     "hps, environ, expected",
     [
@@ -163,9 +178,8 @@ BAD = [
     ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_parameter_server_enabled": "true"}},
      "hyperparameters.json: fields 'sagemaker_parameter_server_enabled' and 'sagemaker_mpi_enabled' are both true; "
      "a job distributes with one of them"),
-    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "2",
-            "sagemaker_mpi_num_processes": "3"}},
-     "hyperparameters.json: field 'sagemaker_mpi_num_processes' is 3, but 1 hosts with 2 ranks each make 2"),
+    ({HPS: {**PROGRAM, "sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_processes": "many"}},
+     "hyperparameters.json: field 'sagemaker_mpi_num_processes' must be an integer, got 'many'"),
     ({HPS: {**PROGRAM, "sagemaker_mpi_num_of_processes_per_host": "0"}},
      "hyperparameters.json: field 'sagemaker_mpi_num_of_processes_per_host'"),
     ({HPS: {**PROGRAM, "sagemaker_mpi_custom_mpi_options": "[1]"}},
@@ -350,10 +364,11 @@ def test_records_are_immutable_and_keep_their_fields():
     assert not hasattr(cfg, "__dict__") and not hasattr(config.Paths("/x"), "__dict__")
     assert config.Paths._fields == ("base",)
     assert config.JobConfig._fields[:3] == ("paths", "hyperparameters", "user_hyperparameters")
-    assert config.JobConfig._fields[-7:] == ("channels", "current_instance_group", "instance_groups",
-                                             "distribution_instance_groups", "mpi_enabled", "mpi_processes_per_host",
-                                             "mpi_custom_options")
-    assert len(config.JobConfig._fields) == 26
+    assert config.JobConfig._fields[-10:] == ("channels", "current_instance_group", "instance_groups",
+                                              "distribution_instance_groups", "mpi_enabled", "mpi_processes_per_host",
+                                              "mpi_custom_options", "mpi_num_processes", "platform_job_name",
+                                              "default_region")
+    assert len(config.JobConfig._fields) == 29
 
 
 @pytest.mark.parametrize("attr, parts", [

@@ -178,17 +178,149 @@ def test_horovod_plan_per_host(current, roles, ranks):
                 server.env["MX_TRAINING_HOROVOD_PORT"]) == ("algo-1:2,algo-2:2", "10.0.0.1", "9100")
 
 
-@pytest.mark.parametrize("options,variables,ignored", [
-    ("", {}, []),
-    ("-x NCCL_DEBUG=INFO", {"NCCL_DEBUG": "INFO"}, []),
-    ("-x FOO", {}, []),  # exported from the environment the ranks inherit anyway
-    ("-x HOROVOD_SIZE=9 -x 1BAD=x", {}, ["-x HOROVOD_SIZE=9", "-x 1BAD=x"]),
-    ("--mca btl_tcp_if_include eth0 -x A='b c'", {"A": "b c"}, ["--mca", "btl_tcp_if_include", "eth0"]),
-    ("-x 'unterminated", {}, ["-x 'unterminated"]),
+@pytest.mark.parametrize("options,variables,nccl_debug,ignored", [
+    ("", {}, "INFO", ()),
+    ("-x NCCL_DEBUG=INFO", {"NCCL_DEBUG": "INFO"}, "INFO", ()),
+    ("-x FOO", {}, "INFO", ()),  # exported from the environment the ranks inherit anyway
+    ("-x HOROVOD_SIZE=9 -x 1BAD=x -x OMPI_COMM_WORLD_RANK=5", {}, "INFO",
+     ("-x HOROVOD_SIZE=9", "-x 1BAD=x", "-x OMPI_COMM_WORLD_RANK=5")),  # a slot's variables are the launcher's
+    ("--mca btl_tcp_if_include eth0 -x A='b c'", {"A": "b c"}, "INFO", ("--mca", "btl_tcp_if_include", "eth0")),
+    ("-x 'unterminated", {}, "INFO", ("-x 'unterminated",)),
+    # The reference's own option, in either form; the last one wins.
+    ("--NCCL_DEBUG WARN", {}, "WARN", ()),
+    ("--NCCL_DEBUG=TRACE", {}, "TRACE", ()),
+    ("--NCCL_DEBUG=WARN -x B=1 --NCCL_DEBUG VERSION", {"B": "1"}, "VERSION", ()),
+    ("--NCCL_DEBUG=", {}, "", ()),
+    # The SDK's docstring example: -verbose only makes mpirun talk; it is accepted without a word.
+    ("-verbose --NCCL_DEBUG=INFO", {}, "INFO", ()),
+    ("--verbose -bind-to none", {}, "INFO", ("-bind-to", "none")),
 ])
-def test_what_is_honoured_of_the_mpirun_options(options, variables, ignored):
+def test_what_is_honoured_of_the_mpirun_options(options, variables, nccl_debug, ignored):
+    from mx_training_toolkit.plan import MpiOptions, horovod_options
+    assert horovod_options(options) == MpiOptions(variables, nccl_debug, ignored)
+
+
+@pytest.mark.parametrize("options", ["--NCCL_DEBUG", "-x A=1 --NCCL_DEBUG", "--NCCL_DEBUG -verbose"])
+def test_nccl_debug_without_a_value_is_a_configuration_error(options):
+    from mx_training_toolkit.errors import ConfigError
     from mx_training_toolkit.plan import horovod_options
-    assert horovod_options(options) == (variables, ignored)
+    with pytest.raises(ConfigError, match="^hyperparameters.json: field 'sagemaker_mpi_custom_mpi_options': "
+                                          "--NCCL_DEBUG needs a value"):
+        horovod_options(options)
+
+
+@pytest.mark.parametrize("instance_type,efa", [
+    ("local", {}),
+    ("ml.p3.16xlarge", {}),
+    ("ml.c5.xlarge", {}),
+    ("ml.g4dn.12xlarge", {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple"}),
+    ("ml.p3dn.24xlarge", {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple"}),
+    ("ml.p4d.24xlarge", {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple", "FI_EFA_USE_DEVICE_RDMA": "1"}),
+    ("ml.p6e-gb200.36xlarge", {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple", "FI_EFA_USE_DEVICE_RDMA": "1"}),
+])
+def test_nccl_and_efa_variables_by_instance_type(instance_type, efa):
+    from mx_training_toolkit.plan import nccl_env
+    assert nccl_env("ens5", instance_type, "WARN") == {
+        "NCCL_MIN_NRINGS": "4", "NCCL_SOCKET_IFNAME": "ens5", "NCCL_DEBUG": "WARN", **efa}
+
+
+def test_the_instance_type_lists_are_the_references():
+    from mx_training_toolkit.plan import EFA_INSTANCE_TYPES, EFA_RDMA_INSTANCE_TYPES
+    assert sorted(EFA_INSTANCE_TYPES) == sorted([
+        "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g5.48xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge",
+        "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge", "ml.p6e-gb200.36xlarge"])
+    assert sorted(EFA_RDMA_INSTANCE_TYPES) == sorted([
+        "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge",
+        "ml.p6e-gb200.36xlarge"])
+
+
+def _rank_env(options, instance_type="ml.p4d.24xlarge", base=None):
+    """The whole environment of rank 3 (algo-2's second) of a 2 x 2 job, inheriting ``base``."""
+    cfg = make_config(("algo-1", "algo-2"), "algo-2", mpi_enabled=True, mpi_processes_per_host=2, ps_port=9100,
+                      network_interface_name="ens5", current_instance_type=instance_type,
+                      mpi_custom_options=options)
+    launch = plan_job(cfg, dict(base or {}), script(), ADDRESSES, PY)
+    return launch.workers[1].env
+
+
+def test_a_ranks_whole_environment():
+    assert _rank_env("") == {
+        "HOROVOD_RANK": "3", "HOROVOD_SIZE": "4", "HOROVOD_LOCAL_RANK": "1", "HOROVOD_LOCAL_SIZE": "2",
+        "HOROVOD_CROSS_RANK": "1", "HOROVOD_CROSS_SIZE": "2", "HOROVOD_HOSTNAME": "algo-2",
+        "HOROVOD_GLOO_RENDEZVOUS_ADDR": "10.0.0.1", "HOROVOD_GLOO_RENDEZVOUS_PORT": "9100",
+        "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo", "HOROVOD_GLOO_IFACE": "ens5",
+        "HOROVOD_GLOO_TIMEOUT_SECONDS": "120",
+        "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "1",
+        "OMPI_COMM_WORLD_LOCAL_SIZE": "2",
+        "NCCL_MIN_NRINGS": "4", "NCCL_SOCKET_IFNAME": "ens5", "NCCL_DEBUG": "INFO",
+        "FI_PROVIDER": "efa", "NCCL_PROTO": "simple", "FI_EFA_USE_DEVICE_RDMA": "1"}
+
+
+def test_a_users_x_wins_for_nccl_and_fi_but_never_for_the_slot():
+    env = _rank_env("-x NCCL_DEBUG=WARN -x FI_PROVIDER=tcp -x NCCL_MIN_NRINGS=8 -x OMPI_COMM_WORLD_RANK=0 "
+                    "-x OMPI_COMM_WORLD_SIZE=1 -x HOROVOD_RANK=0 --NCCL_DEBUG TRACE")
+    assert (env["NCCL_DEBUG"], env["FI_PROVIDER"], env["NCCL_MIN_NRINGS"]) == ("WARN", "tcp", "8")
+    assert (env["OMPI_COMM_WORLD_RANK"], env["OMPI_COMM_WORLD_SIZE"], env["HOROVOD_RANK"]) == ("3", "4", "3")
+
+
+def test_the_launchers_values_win_over_inherited_ones_as_mpiruns_x_does():
+    env = _rank_env("--NCCL_DEBUG=WARN", "ml.c5.xlarge", base={"NCCL_DEBUG": "TRACE", "OMPI_COMM_WORLD_RANK": "9",
+                                                               "FI_PROVIDER": "sockets", "KEPT": "1"})
+    assert (env["NCCL_DEBUG"], env["OMPI_COMM_WORLD_RANK"], env["KEPT"]) == ("WARN", "3", "1")
+    assert env["FI_PROVIDER"] == "sockets"  # not an EFA instance type: the launcher sets none, the inherited stays
+
+
+@pytest.mark.parametrize("per_host,gpus,instance_type,expected", [
+    (None, 0, "ml.c5.xlarge", 1),  # no GPU: one rank
+    (None, 1, "ml.p3.2xlarge", 1),
+    (None, 8, "ml.p4d.24xlarge", 8),  # one per GPU
+    (None, 0, "ml.trn2.48xlarge", 64),  # one per Neuron core, the reference's rule
+    (3, 8, "ml.p4d.24xlarge", 3),  # the hyperparameter wins
+    (2, 0, "local", 2),
+])
+def test_ranks_per_host(per_host, gpus, instance_type, expected):
+    from mx_training_toolkit.plan import check_ranks, ranks_per_host
+    cfg = make_config(mpi_enabled=True, mpi_processes_per_host=per_host, current_instance_type=instance_type)
+    assert ranks_per_host(cfg, gpus) == check_ranks(cfg, gpus) == expected
+
+
+def test_a_plan_without_the_hyperparameter_starts_one_rank_per_gpu():
+    cfg = make_config(("algo-1", "algo-2"), "algo-2", mpi_enabled=True)
+    assert [w.rank for w in plan_job(cfg, {}, script(), ADDRESSES, PY, num_gpus=4).workers] == [4, 5, 6, 7]
+    assert [w.rank for w in plan_job(cfg, {}, script(), ADDRESSES, PY).workers] == [1]
+
+
+@pytest.mark.parametrize("hosts,current,per_host,total,gpus,first,message", [
+    (("algo-1", "algo-2"), "algo-2", None, None, 4, 2,
+     "Horovod: algo-2 starts 4 ranks (one per GPU: 4 GPUs), but the first host algo-1 starts 2; every host must "
+     "start the same number (give every host as many GPUs, or set the hyperparameter "
+     "sagemaker_mpi_num_of_processes_per_host)"),
+    (("algo-1", "algo-2"), "algo-2", None, None, 0, 8,
+     "Horovod: algo-2 starts 1 rank (1 without a GPU), but the first host algo-1 starts 8; "),
+    (("algo-1", "algo-2"), "algo-2", 3, None, 8, 2, "Horovod: algo-2 starts 3 ranks, but the first host algo-1 "
+                                                     "starts 2; "),
+    (("algo-1",), "algo-1", None, 3, 2, None,
+     "hyperparameters.json: field 'sagemaker_mpi_num_processes' is 3, but 1 hosts with 2 ranks each (one per GPU: "
+     "2 GPUs) make 2; this launcher starts every slot"),
+    (("algo-1", "algo-2"), "algo-1", 2, 3, 0, None,
+     "hyperparameters.json: field 'sagemaker_mpi_num_processes' is 3, but 2 hosts with 2 ranks each make 4; "),
+])
+def test_a_count_that_differs_is_a_configuration_error_naming_both(hosts, current, per_host, total, gpus, first,
+                                                                   message):
+    from mx_training_toolkit.errors import ConfigError
+    from mx_training_toolkit.plan import check_ranks
+    cfg = make_config(hosts, current, mpi_enabled=True, mpi_processes_per_host=per_host, mpi_num_processes=total)
+    with pytest.raises(ConfigError) as raised:
+        check_ranks(cfg, gpus, first)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("current,gpus,first,total", [
+    ("algo-2", 2, 2, None), ("algo-2", 2, None, 4), ("algo-1", 2, 2, 4), ("algo-2", 0, 1, 2)])
+def test_counts_that_agree_pass(current, gpus, first, total):
+    from mx_training_toolkit.plan import check_ranks
+    cfg = make_config(("algo-1", "algo-2"), current, mpi_enabled=True, mpi_num_processes=total)
+    assert check_ranks(cfg, gpus, first) == max(gpus, 1)
 
 
 def test_a_legacy_script_cannot_run_with_horovod():

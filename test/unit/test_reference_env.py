@@ -1,4 +1,5 @@
-"""Our SM_* variables against the reference's, recorded from sagemaker-training 5.1.4 with
+"""Our SM_* variables, and the plain ones the reference sets (CURRENT_HOST, SAGEMAKER_JOB_NAME,
+SAGEMAKER_REGION), against the reference's, recorded from sagemaker-training 5.1.4 with
 sagemaker-mxnet-training 4.3.0 by test/resources/reference_env/record.py."""
 
 import json
@@ -18,15 +19,16 @@ def _fixture(name):
 
 SCENARIOS = _fixture("scenarios.json")
 ONE_HOST = _fixture("one_host_groups.json")
+PLAIN = _fixture("plain_variables.json")
 
 
-def _load(tmp_path, hyperparameters, resource_config, input_data_config):
+def _load(tmp_path, hyperparameters, resource_config, input_data_config, environ=None):
     """Write the job the way the platform does and load it -> ``JobConfig``."""
     base = tmp_path / "ml"
     for channel in input_data_config:
         (base / "input" / "data" / channel).mkdir(parents=True)
     paths = config.write_job(base, hyperparameters, resource_config, input_data_config)
-    return config.load(paths.base, {})
+    return config.load(paths.base, environ or {})
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS["cases"]))
@@ -56,3 +58,17 @@ def test_a_one_host_job_with_instance_groups_exports_everything_the_reference_do
     assert {k: ours.get(k) for k in reference} == reference
     assert {k: our_training.get(k, "<missing>") for k in ref_training} == ref_training
     assert ref_training["is_master"] is True and reference["SM_IS_HETERO"] == "false"
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN["cases"]))
+def test_the_plain_variables_and_the_job_name_match_the_reference(tmp_path, name):
+    case = PLAIN["cases"][name]
+    cfg = _load(tmp_path, dict(case["hyperparameters"], sagemaker_program="train.py"), case["resource_config"],
+                {"train": {}}, case["environ"])
+    ours = environment.TrainingEnv(cfg).to_env_vars()
+    assert {k: ours[k] for k in case["variables"]} == case["variables"]
+    job_name = json.loads(ours["SM_TRAINING_ENV"])["job_name"]
+    if "TRAINING_JOB_NAME" in case["environ"]:
+        assert job_name == case["job_name"]
+    else:  # by design: without the platform's variable, the hyperparameter (the reference: null)
+        assert job_name == case["hyperparameters"].get("sagemaker_job_name")

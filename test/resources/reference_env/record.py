@@ -11,6 +11,12 @@ It writes, beside itself:
   reference's own ``train`` command; every ``SM_*`` variable the user's script saw.
 * ``scenarios.json``: the instance-group variables of several jobs, seen from several hosts, from the
   reference's ``Environment`` built in this process.
+* ``plain_variables.json``: ``CURRENT_HOST``, ``SAGEMAKER_JOB_NAME`` and ``SAGEMAKER_REGION`` (which the
+  reference sets in its own environment, so every process it starts inherits them) and
+  ``SM_TRAINING_ENV``'s ``job_name``, for jobs with and without the hyperparameters and the
+  platform's variables they come from.
+
+Give file names (without ``.json``) to record only those: ``record.py plain_variables``.
 
 The base directory is written as ``<BASE>`` in the recorded values. Nothing touches the network.
 """
@@ -151,14 +157,50 @@ def record_scenarios(root):
     return out
 
 
+# (hyperparameters, the platform's variables) -> what the reference exports.
+PLAIN_CASES = {
+    "hyperparameters give both": ({"sagemaker_job_name": "hp-job", "sagemaker_region": "eu-west-1"},
+                                  {"TRAINING_JOB_NAME": "platform-job", "AWS_DEFAULT_REGION": "us-east-2"}),
+    "only the platform's variables": ({}, {"TRAINING_JOB_NAME": "platform-job", "AWS_DEFAULT_REGION": "us-east-2"}),
+    "nothing": ({}, {}),
+    "only the hyperparameters": ({"sagemaker_job_name": "hp-job", "sagemaker_region": "eu-west-1"}, {}),
+}
+PLAIN_VARIABLES = ("CURRENT_HOST", "SAGEMAKER_JOB_NAME", "SAGEMAKER_REGION")
+
+
+def record_plain_variables(root):
+    os.environ["SAGEMAKER_BASE_DIR"] = os.path.join(root, "plain")
+    os.environ["AWS_CONFIG_FILE"] = os.path.join(root, "no-aws-config")  # the region only from the variable
+    from sagemaker_training import environment
+
+    out = {}
+    for name, (hps, platform) in PLAIN_CASES.items():
+        for variable in PLAIN_VARIABLES + ("TRAINING_JOB_NAME", "AWS_DEFAULT_REGION", "AWS_REGION"):
+            os.environ.pop(variable, None)
+        os.environ.update(platform)
+        resource = _resource("algo-2", ["algo-1", "algo-2"])
+        env = environment.Environment(resource_config=resource, input_data_config={"train": {}},
+                                      hyperparameters=dict(hps, sagemaker_program="train.py"))
+        training = json.loads(env.to_env_vars()["SM_TRAINING_ENV"])
+        out[name] = {"resource_config": resource, "hyperparameters": hps, "environ": platform,
+                     "variables": {k: os.environ[k] for k in PLAIN_VARIABLES}, "job_name": training["job_name"]}
+    return out
+
+
 def main():
+    wanted = sys.argv[1:] or ["one_host_groups", "scenarios", "plain_variables"]
+    files = []
     with tempfile.TemporaryDirectory() as root:
-        one_host = record_one_host(root)
-        scenarios = record_scenarios(root)
+        if "one_host_groups" in wanted:
+            files.append(("one_host_groups.json", "job", record_one_host(root)))
+        if "scenarios" in wanted:
+            files.append(("scenarios.json", "cases", record_scenarios(root)))
+        if "plain_variables" in wanted:
+            files.append(("plain_variables.json", "cases", record_plain_variables(root)))
     from importlib import metadata
 
     recorded_with = {name: metadata.version(name) for name in ("sagemaker-training", "sagemaker-mxnet-training")}
-    for name, key, content in (("one_host_groups.json", "job", one_host), ("scenarios.json", "cases", scenarios)):
+    for name, key, content in files:
         with open(os.path.join(HERE, name), "w") as f:
             json.dump({"recorded_with": recorded_with, "base": BASE_MARK, key: content}, f, indent=1,
                       sort_keys=True)
