@@ -8,8 +8,10 @@ host finishes before every worker of the job is done.
 Messages are JSON lines of at most ``messages.MAX_MESSAGE`` bytes. The coordinator opens with
 ``challenge`` (a random nonce; for a Horovod job also ``ranks_per_host``, the first host's count,
 which every other host compares with its own once it has joined); a host answers ``hello`` with its
-name and a proof (an HMAC of the nonce, its name and the job's identity, keyed with the job's
-secret, see ``messages.job_secret``); then
+name, a nonce of its own and a proof (an HMAC of the nonce, its name and the job's identity, keyed
+with the job's secret, see ``messages.job_secret``); the coordinator answers ``welcome`` with its
+own proof over the host's nonce, and a host takes no other message from a first host that has not
+proven itself (something that took the first host's address first cannot answer ``all-done``); then
 ``worker-done``, ``failed`` and ``ping`` go to the coordinator, and ``all-done``, ``abort`` and
 ``ping`` come back. A peer is accepted as host H only from H's address and with a valid proof.
 
@@ -36,8 +38,8 @@ import time
 
 from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
-from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, proof, reported_result,
-                       verify)
+from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, is_nonce, proof,
+                       reported_result, verify)
 from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
 from .signals import start_thread
 
@@ -213,7 +215,8 @@ class Coordinator:
         host = message.get("host")
         claimed = host if isinstance(host, str) else None
         given = message.get("proof")
-        if message.get("t") != "hello" or claimed is None or not isinstance(given, str):
+        if message.get("t") != "hello" or claimed is None or not isinstance(given, str) or \
+                not is_nonce(message.get("nonce")):
             self._drop(conn, "a connection that did not introduce itself")
             return False
         if claimed not in self.expected:
@@ -238,6 +241,8 @@ class Coordinator:
         if known:
             self._drop(conn, "a second connection as {}".format(claimed))
             return False
+        conn.send({"t": "welcome", "proof": proof(self._secret, message["nonce"], self.host, self._identity,
+                                                  "welcome")})
         if abort is not None:  # the job already failed: tell a late host at once
             conn.send(abort)
             return True
@@ -436,7 +441,9 @@ class Member:
         # The first host's Horovod ranks per host (None: not said), for the caller to compare.
         self.first_ranks_per_host = field(challenge, "ranks_per_host", int, None)
         self._sock.settimeout(SILENCE_LIMIT)
-        _send(self._sock, self._lock, {"t": "hello", "host": self.host,
+        self._nonce = os.urandom(16).hex()
+        self._welcome = (secret, identity)  # what the coordinator's own proof must match
+        _send(self._sock, self._lock, {"t": "hello", "host": self.host, "nonce": self._nonce,
                                        "proof": proof(secret, nonce, self.host, identity)})
 
     def _listen(self, coordinator_host):
@@ -460,7 +467,25 @@ class Member:
         while True:
             for message in messages:
                 kind = message["t"]
-                if kind == "all-done":
+                if self._welcome is not None and kind not in ("welcome", "refused"):
+                    self._ended = True
+                    self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
+                        "the launcher on {} sent {!r} before proving it belongs to this job (is something "
+                        "else listening on its channel port?)".format(self._coordinator, kind[:40])))))
+                    return
+                if kind == "welcome":
+                    if self._welcome is None:
+                        continue
+                    secret, identity = self._welcome
+                    if not verify(message.get("proof"), secret, self._nonce, self._coordinator, identity, "welcome"):
+                        self._ended = True
+                        self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
+                            "the launcher on {} did not prove it belongs to this job (every host needs the same "
+                            "hyperparameters.json and {}; or something else listens on its channel port)".format(
+                                self._coordinator, SECRET_ENV)))))
+                        return
+                    self._welcome = None
+                elif kind == "all-done":
                     self._all_done = True
                     self.post(Event(ALL_DONE))
                 elif kind == "abort":

@@ -28,16 +28,25 @@ def job_identity(job_name, hosts, ps_port):
     return json.dumps([job_name, list(hosts), ps_port], separators=(",", ":"))
 
 
-def proof(secret, nonce, host, identity):
-    return hmac.new(secret, "\0".join(("hello", nonce, host, identity)).encode(), hashlib.sha256).hexdigest()
+def proof(secret, nonce, host, identity, purpose="hello"):
+    """The HMAC ``host`` gives for ``nonce``: ``purpose`` is ``hello`` for a member proving itself to
+    the first host, ``welcome`` for the first host proving itself to a member (so neither can be
+    replayed as the other)."""
+    return hmac.new(secret, "\0".join((purpose, nonce, host, identity)).encode("utf-8", "surrogateescape"),
+                    hashlib.sha256).hexdigest()
 
 
-def verify(given, secret, nonce, host, identity):
+def verify(given, secret, nonce, host, identity, purpose="hello"):
     """Whether ``given`` is the proof ``host`` should give (compared in constant time). Anything but an
     ASCII string is simply not the proof: ``compare_digest`` raises on a str with other characters."""
     if not isinstance(given, str) or not given.isascii():
         return False
-    return hmac.compare_digest(given, proof(secret, nonce, host, identity))
+    return hmac.compare_digest(given, proof(secret, nonce, host, identity, purpose))
+
+
+def is_nonce(value):
+    """A nonce as a launcher makes one: 32 hexadecimal digits."""
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
 def encode(message):

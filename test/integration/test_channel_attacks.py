@@ -234,3 +234,50 @@ def test_a_hello_trickled_a_byte_at_a_time_is_cut_off_at_the_limit_from_the_star
     assert outcome["sent"] < 10, outcome
     assert outcome["seconds"] < 15, outcome
     assert_the_job_really_succeeded(tmp_path, statuses, elapsed)
+
+
+def test_a_fake_first_host_cannot_make_another_host_succeed(tmp_path):
+    """Something listening on the first host's channel address before its launcher starts answers
+    like a coordinator, and all-done once it has the worker-done: it cannot prove the job's secret,
+    so the second host fails instead of writing success."""
+    port = free_port()
+    _first, second = two_host_jobs(tmp_path, port, SCRIPT)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.2", port + 1))
+    listener.listen(1)
+    heard = []
+
+    def fake_coordinator():
+        conn, _address = listener.accept()
+        with conn:
+            conn.sendall(b'{"t":"challenge","nonce":"00000000000000000000000000000000"}\n')
+            conn.settimeout(60)
+            data = b""
+            while b"worker-done" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            heard.append(data)
+            for reply in (b'{"t":"welcome","proof":"00"}\n', b'{"t":"all-done"}\n'):
+                try:
+                    conn.sendall(reply)
+                except OSError:
+                    break
+            closed_by_peer(conn, timeout=30)
+
+    thread = threading.Thread(target=fake_coordinator, daemon=True)
+    thread.start()
+    try:
+        p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+        finish([p2], timeout=60)
+    finally:
+        listener.close()
+    assert b'"t":"hello"' in heard[0]
+    failure = read(str(tmp_path), "algo-2", "output", "failure")
+    assert (p2.returncode, failure.splitlines()[0] if failure else None) == (
+        5, "Connection between hosts failed: the launcher on algo-1 did not prove it belongs to this job (every "
+           "host needs the same hyperparameters.json and MX_TRAINING_CHANNEL_SECRET; or something else listens on "
+           "its channel port)")
+    assert not os.path.exists(os.path.join(str(tmp_path), "algo-2", "output", "success"))

@@ -82,3 +82,22 @@ def test_anything_but_the_proof_is_refused_without_raising(given):
     identity = job_identity("j", ["algo-1", "algo-2"], 8000)
     assert verify(given, secret, "n1", "algo-2", identity) is False
     assert verify(proof(secret, "n1", "algo-2", identity), secret, "n1", "algo-2", identity) is True
+
+
+def test_the_first_hosts_welcome_cannot_stand_for_a_hello_or_the_other_way_round():
+    from mx_training_toolkit.messages import verify
+
+    secret = job_secret({"sagemaker_job_name": "j"}, {})
+    identity = job_identity("j", ["algo-1", "algo-2"], 8000)
+    welcome = proof(secret, "n1", "algo-1", identity, "welcome")
+    assert verify(welcome, secret, "n1", "algo-1", identity, "welcome")
+    assert not verify(welcome, secret, "n1", "algo-1", identity)  # not a hello
+    assert not verify(proof(secret, "n1", "algo-1", identity), secret, "n1", "algo-1", identity, "welcome")
+
+
+@pytest.mark.parametrize("value, ok", [("0" * 32, True), ("a1" * 16, True), ("A" * 32, False), ("0" * 31, False),
+                                       (None, False), (5, False), ("g" * 32, False)])
+def test_a_nonce_is_32_hex_digits(value, ok):
+    from mx_training_toolkit.messages import is_nonce
+
+    assert is_nonce(value) is ok
