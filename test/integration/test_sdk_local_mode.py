@@ -91,7 +91,7 @@ def compose_available():
 
 @pytest.fixture(scope="module")
 def sdk(cpu_image):
-    """The SDK's Python, checked: ``sagemaker`` 2.x imports there, and a compose is on PATH."""
+    """The SDK's Python, checked: ``sagemaker`` 2.x is installed there, and a compose is on PATH."""
     if not SDK_PYTHON.exists():
         unavailable("no SageMaker SDK venv at %s: python3 -m venv .sdk-venv && .sdk-venv/bin/pip install "
                     "'sagemaker<3' (or set MXTT_SDK_PYTHON)" % SDK_PYTHON)
@@ -110,10 +110,12 @@ def sdk(cpu_image):
 def gateway(sdk):
     """The address of the host on ``sagemaker-local``, which every job here uses: made here when
     missing (and removed afterwards), so that it exists before the first job and no job leaves it."""
-    created = ds.docker("network", "inspect", NETWORK, check=False).returncode != 0
-    if created:
-        proc = ds.docker("network", "create", "--label", "%s=%s" % (ds.LABEL, ds.RUN_ID), NETWORK, check=False)
-        if proc.returncode != 0 and ds.docker("network", "inspect", NETWORK, check=False).returncode != 0:
+    created = False
+    if ds.docker("network", "inspect", NETWORK, check=False).returncode != 0:
+        # (No label of ours: docker-compose would log that the network's labels differ from its own.)
+        proc = ds.docker("network", "create", NETWORK, check=False)
+        created = proc.returncode == 0
+        if not created and ds.docker("network", "inspect", NETWORK, check=False).returncode != 0:
             raise RuntimeError("cannot create the network %s: %s" % (NETWORK, proc.stderr.strip()))
     try:
         address = ds.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
@@ -127,8 +129,9 @@ def gateway(sdk):
 @pytest.fixture(scope="module")
 def fake_s3(gateway):
     """(endpoint URL, boto3 client) of moto's S3 server on the gateway, with one bucket."""
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
+    import boto3  # the test extra's, like moto
+    from moto import server as moto_server
+
     with socket.socket() as s:
         s.bind((gateway, 0))
         port = s.getsockname()[1]
@@ -190,13 +193,10 @@ class SdkRun:
 
 def compose_containers(container_root):
     """The container names in the compose files the SDK wrote under ``container_root``."""
-    import yaml
-
     names = []
     for path in glob.glob(os.path.join(container_root, "*", "docker-compose.yaml")):
-        with open(path) as f:
-            services = (yaml.safe_load(f) or {}).get("services") or {}
-        names += [s["container_name"] for s in services.values() if s.get("container_name")]
+        with open(path) as f:  # YAML as the SDK writes it: one "container_name: NAME" line per host
+            names += re.findall(r"^\s*container_name:\s*'?([\w.-]+)'?\s*$", f.read(), re.MULTILINE)
     return names
 
 
