@@ -16,6 +16,11 @@ HOST_ADDRESSES_ENV = network.HOST_ADDRESSES_ENV  # MX_TRAINING_HOST_ADDRESSES
 STOP_GRACE_ENV = "MX_TRAINING_STOP_GRACE_SECONDS"
 HOST_WAIT_ENV = "MX_TRAINING_HOST_WAIT_SECONDS"
 LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
+# S3 endpoints for s3:// code, strongest first (see s3_endpoint).
+S3_ENDPOINT_ENV = "S3_ENDPOINT_URL"
+AWS_S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"  # what the SageMaker Python SDK's local mode sets
+AWS_ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+AWS_IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -74,3 +79,23 @@ def from_environ(environ):
         address_map=MappingProxyType(network.parse_address_map(environ.get(HOST_ADDRESSES_ENV, ""))),
         **durations,
     )
+
+
+def s3_endpoint(environ):
+    """The S3 endpoint URL for ``s3://`` code, or None for AWS's own (the region's) endpoint.
+
+    ``S3_ENDPOINT_URL`` (this toolkit's) wins; then the AWS SDKs' ``AWS_ENDPOINT_URL_S3`` (which the
+    SageMaker Python SDK's local mode sets in every container) and ``AWS_ENDPOINT_URL``, in the order
+    botocore gives them, unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is ``true``. Empty means unset.
+    Read here rather than left to botocore so that the rule holds with any botocore version and an
+    error can name the endpoint it tried."""
+    ours = environ.get(S3_ENDPOINT_ENV, "").strip()
+    if ours:
+        return ours
+    if environ.get(AWS_IGNORE_ENDPOINTS_ENV, "").strip().lower() == "true":
+        return None
+    for name in (AWS_S3_ENDPOINT_ENV, AWS_ENDPOINT_ENV):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None

@@ -107,3 +107,30 @@ def test_settings_are_immutable():
         s.stop_grace = 1.0
     with pytest.raises(TypeError):
         s.address_map["algo-1"] = "10.0.0.1"
+
+
+OURS, AWS_S3, AWS_ANY, IGNORE = (settings.S3_ENDPOINT_ENV, settings.AWS_S3_ENDPOINT_ENV, settings.AWS_ENDPOINT_ENV,
+                                 settings.AWS_IGNORE_ENDPOINTS_ENV)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, None),  # AWS's own endpoint for the region
+    ({OURS: "http://ours:9000"}, "http://ours:9000"),
+    ({AWS_S3: "http://sdk:9000"}, "http://sdk:9000"),  # what SDK local mode sets
+    ({AWS_ANY: "http://any:9000"}, "http://any:9000"),
+    ({OURS: "http://ours:9000", AWS_S3: "http://sdk:9000", AWS_ANY: "http://any:9000"}, "http://ours:9000"),
+    ({AWS_S3: "http://sdk:9000", AWS_ANY: "http://any:9000"}, "http://sdk:9000"),
+    ({OURS: "", AWS_S3: "http://sdk:9000"}, "http://sdk:9000"),  # empty is unset
+    ({OURS: "  ", AWS_S3: " ", AWS_ANY: "http://any:9000"}, "http://any:9000"),
+    ({AWS_S3: "http://sdk:9000", IGNORE: "true"}, None),  # botocore's switch for the AWS variables
+    ({AWS_S3: "http://sdk:9000", IGNORE: "TRUE"}, None),
+    ({AWS_S3: "http://sdk:9000", IGNORE: "false"}, "http://sdk:9000"),
+    ({OURS: "http://ours:9000", IGNORE: "true"}, "http://ours:9000"),  # ours is not an AWS variable
+])
+def test_the_s3_endpoint_and_its_precedence(environ, expected):
+    assert settings.s3_endpoint(environ) == expected
+
+
+def test_the_s3_endpoint_variable_names():
+    assert (OURS, AWS_S3, AWS_ANY, IGNORE) == ("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+                                               "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
