@@ -7,7 +7,7 @@ from . import code, config, environment, failure, jobstate, masking, network, ou
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
-from .signals import StopSignals, forwarded
+from .signals import StopSignals
 from .supervisor import Supervisor, become_subreaper
 
 log = get_logger("mx_training_toolkit")
@@ -17,12 +17,12 @@ def main():
     """Entry point of ``train``: run the job, stop whatever is left, write the outcome, exit with its status."""
     environ = dict(os.environ)
     supervisor = Supervisor()
-    signals = StopSignals(supervisor.post)
+    signals = StopSignals(supervisor.post, supervisor.hurry)  # a second SIGINT: SIGKILL the job now
     signals.install()
     become_subreaper()
     job = _Job(environ, supervisor, signals)
     ending = job.run()
-    supervisor.stop(forwarded(signals.signum))  # a signal now is recorded, never raised
+    supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
     supervisor.remove_scratch()
     worker, killed = supervisor.final_result(plan.WORKER)
     ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed,
@@ -45,6 +45,8 @@ class _Job:
         self.signals = signals
         self.paths = config.Paths(config.base_dir_from(environ))
         self.facts = Facts()
+        self.settings = settings_mod.Settings()  # the defaults until the environment is read
+        self.policy = None
         self.channel = None
         self.process_env = {}
 
@@ -52,13 +54,14 @@ class _Job:
         """-> the ``Ending``: the run loop's final state and results, or what interrupted it."""
         try:
             with self.signals.interruptible():
-                settings = settings_mod.from_environ(self.environ)
+                settings = self.settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)
                 failure.clear_stale(self.paths)
                 env = self.configure(settings)
                 addresses = self.connect_hosts(settings, env.config)
                 user_code = self.prepare_code(env)
-            policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1, settings.linger)
+            policy = self.policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1,
+                                                      settings.linger)
             self.install(policy, env, user_code)
             if not policy.state.final:
                 self.run_processes(policy, settings, env, user_code, addresses)
@@ -79,6 +82,13 @@ class _Job:
             if self.channel is not None:
                 self.channel.close()
 
+    def stop_plan(self):
+        """How to stop what is left of the job -> ``jobstate.Stop``."""
+        graces = self.settings.stop_grace, self.settings.failure_grace
+        if self.policy is None:  # nothing of the job ran (pip, stopped at once)
+            return jobstate.stop_plan(jobstate.JobState.PREPARING, self.signals.signum, *graces)
+        return self.policy.stop_plan(self.signals.signum, *graces)
+
     def configure(self, settings):
         """Configuration and environment -> ``TrainingEnv``. Raises ``ConfigError``."""
         cfg = config.load(settings.base_dir, self.environ)
@@ -93,7 +103,6 @@ class _Job:
         env = environment.build(cfg, self.environ)
         self.facts = Facts(cfg.current_host, len(cfg.hosts) > 1, cfg.user_entry_point, settings.stop_grace)
         self.supervisor.host = cfg.current_host
-        self.supervisor.grace = settings.stop_grace
         log.info("environment: %s", env.log_summary())
         if enabled(DEBUG):
             log.debug("environment (all of it): %s", env.log_details())
