@@ -177,7 +177,7 @@ class Supervisor:
         self._stdout = _Output(stdout or sys.stdout.buffer)
         self._stderr = _Output(stderr or sys.stderr.buffer)
         self._preexec = None
-        self._hurry = False
+        self.hurried = False
 
     def start(self, spec):
         """Start ``spec`` in its own session, output piped to our reader threads -> ``Child``."""
@@ -273,7 +273,7 @@ class Supervisor:
 
     def hurry(self):
         """For a signal handler: end a stop under way (or the next one) at once, SIGKILL for all."""
-        self._hurry = True
+        self.hurried = True
 
     def stop(self, signum=signal.SIGTERM, grace=None, first=(), linger=0.0, lingering=()):
         """Stop every group and every stray descendant with one deadline, ``grace`` seconds away
@@ -297,7 +297,7 @@ class Supervisor:
             tree.signal_strays(signum)
         live = self._wait(live, deadline, tree, signum)
         for g in live:
-            if self._hurry:
+            if self.hurried:
                 log.warning("process group %d: killing it now (a second SIGINT)", g)
             else:
                 log.warning("process group %d did not stop within %.0f s of %s: killing it", g, grace,
@@ -319,7 +319,7 @@ class Supervisor:
     def _wait(self, live, deadline, tree=None, signum=0):
         """Wait until the groups ``live`` (and the strays of ``tree``, which get ``signum`` as they
         appear) are gone, or ``deadline``, or ``hurry`` -> the groups still alive."""
-        while (live or (tree and tree.strays_alive())) and time.monotonic() < deadline and not self._hurry:
+        while (live or (tree and tree.strays_alive())) and time.monotonic() < deadline and not self.hurried:
             time.sleep(0.02)
             self.reap_orphans()
             live = [g for g in live if _signal_group(g, 0)]

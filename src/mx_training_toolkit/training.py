@@ -25,7 +25,7 @@ def main():
     supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
     supervisor.remove_scratch()
     worker, killed = supervisor.final_result(plan.WORKER)
-    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed,
+    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=supervisor.hurried,
                              user_failure_file=failure.user_wrote_failure(job.paths))
     result = outcome.decide(job.facts, ending)
     if result.ok:
