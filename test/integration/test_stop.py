@@ -141,3 +141,20 @@ def test_a_second_ctrl_c_to_mx_train_kills_the_jobs_at_once(tmp_path):
     while processes_with("SAGEMAKER_BASE_DIR", base=root) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
+
+
+def test_horovod_ranks_finish_their_step_after_sigterm_and_save(tmp_path):
+    pytest.importorskip("horovod.mxnet")
+    proc, root = start_mx_train(tmp_path, STOP_CODE, "hvd_checkpoint.py", "--hosts", "2", "--horovod", "2")
+    lines = wait_for_line(proc, b"hvd_checkpoint: ready", 4)
+    proc.send_signal(signal.SIGTERM)
+    out = b"".join(lines).decode() + finish(proc, 120)
+    assert proc.returncode == 143, out[-4000:]
+    for host, ranks in (("algo-1", (0, 1)), ("algo-2", (2, 3))):
+        assert read(root, host, "output", "failure").splitlines()[0] == (
+            "Job stopped: the launcher received SIGTERM before the job finished; hvd_checkpoint.py exited "
+            "successfully")
+        for rank in ranks:
+            with open(os.path.join(root, host, "model", "checkpoint-rank{}.json".format(rank))) as f:
+                assert json.load(f) == {"rank": rank, "sum": [10.0] * 3}
+    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
