@@ -158,3 +158,60 @@ def test_horovod_ranks_finish_their_step_after_sigterm_and_save(tmp_path):
             with open(os.path.join(root, host, "model", "checkpoint-rank{}.json".format(rank))) as f:
                 assert json.load(f) == {"rank": rank, "sum": [10.0] * 3}
     assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
+
+
+# A role that records when it got SIGTERM; a worker that, on SIGTERM, checks that the role still
+# runs, takes a moment, then exits 0.
+ROLE = ("import os, signal, sys, time\n"
+        "def on_term(s, f):\n"
+        "    open(sys.argv[1], 'w').write('%.6f' % time.time())\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "open(sys.argv[1] + '.ready', 'w').close()\n"
+        "time.sleep(60)\n")
+WORKER_SCRIPT = ("import os, signal, sys, time\n"
+                 "def on_term(s, f):\n"
+                 "    if sys.argv[3] == 'wait':  # the role should get SIGTERM while we still run\n"
+                 "        deadline = time.time() + 20\n"
+                 "        while not os.path.exists(sys.argv[1]) and time.time() < deadline:\n"
+                 "            time.sleep(0.01)\n"
+                 "        seen = 'stopped' if os.path.exists(sys.argv[1]) else 'running'\n"
+                 "    else:  # the role should still run while we finish\n"
+                 "        time.sleep(0.3)\n"
+                 "        seen = 'stopped' if os.path.exists(sys.argv[1]) else 'running'\n"
+                 "    open(sys.argv[2], 'w').write('%s %.6f' % (seen, time.time()))\n"
+                 "    sys.exit(0)\n"
+                 "signal.signal(signal.SIGTERM, on_term)\n"
+                 "open(sys.argv[2] + '.ready', 'w').close()\n"
+                 "time.sleep(60)\n")
+
+
+@pytest.mark.parametrize("how,expect", [
+    ({"first": ("worker",), "linger": 0.0}, "running"),  # a stop: the worker first
+    ({}, "stopped"),  # a failure: everything together
+])
+def test_the_supervisor_stops_the_workers_first_only_when_told(tmp_path, how, expect):
+    import io
+    import sys
+
+    from mx_training_toolkit.plan import ProcessSpec
+    from mx_training_toolkit.supervisor import Supervisor
+
+    role_file, worker_file = str(tmp_path / "server"), str(tmp_path / "worker")
+    supervisor = Supervisor(stdout=io.BytesIO(), stderr=io.BytesIO())
+    supervisor.start(ProcessSpec("server", (sys.executable, "-c", ROLE, role_file), dict(os.environ), str(tmp_path)))
+    mode = "wait" if expect == "stopped" else "check"
+    supervisor.start(ProcessSpec("worker", (sys.executable, "-c", WORKER_SCRIPT, role_file, worker_file, mode),
+                                 dict(os.environ), str(tmp_path)))
+    deadline = time.monotonic() + 30
+    while not (os.path.exists(role_file + ".ready") and os.path.exists(worker_file + ".ready")):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        time.sleep(0.02)
+    supervisor.stop(signal.SIGTERM, 20.0, **how)
+    with open(worker_file) as f:
+        seen, worker_done = f.read().split()
+    with open(role_file) as f:
+        role_stopped = float(f.read())
+    assert seen == expect  # what the worker saw of the role while it handled SIGTERM
+    assert (role_stopped >= float(worker_done)) == (expect == "running")
+    assert all(c.popen.returncode == 0 and not c.killed for c in supervisor.children)
