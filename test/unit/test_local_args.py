@@ -58,3 +58,14 @@ def test_groups_number_their_hosts_group_by_group(tmp_path):
     assert resource["instance_groups"] == [
         {"instance_group_name": "train1", "instance_type": "local", "hosts": ["algo-1", "algo-2"]},
         {"instance_group_name": "data", "instance_type": "local", "hosts": ["algo-3"]}]
+
+
+@pytest.mark.parametrize("environ,limits", [
+    ({}, (120.0, 120.0)),  # as the platform: SIGKILL 120 s after the stop
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "5"}, (20.0, 25.0)),  # the failure grace, 10 s, is then the larger
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "300", "MX_TRAINING_FAILURE_GRACE_SECONDS": "1"}, (315.0, 315.0)),
+    ({"MX_TRAINING_FAILURE_GRACE_SECONDS": "200"}, (120.0, 215.0)),
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "inf"}, (120.0, 120.0)),  # the launchers report it; mx-train waits as by default
+])
+def test_mx_train_waits_longer_than_its_launchers_graces(environ, limits):
+    assert local.launcher_limits(environ) == limits
