@@ -8,7 +8,7 @@ measures, per host, when the failure file was written and when the launcher exit
 grace. Scenarios: a slow script on 1 host, a 2-host parameter-server job, a 2-host x 2-rank
 Horovod job (skipped without Horovod). With --load (the default), a busy loop runs on every core.
 
-    .venv/bin/python benchmarks/stop_path.py [--grace 5] [--repeats 3] [--no-load]
+    .venv/bin/python benchmarks/stop_path.py [--grace 5] [--repeats 3] [--no-load] [--smoke]
 """
 
 import argparse
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import common
 
 IGNORE = ("import signal, time\n"
           "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -45,11 +47,6 @@ SCENARIOS = [  # (name, script, mx-train arguments, workers in all)
 ]
 
 
-def mx_train():
-    path = os.path.join(os.path.dirname(sys.executable), "mx-train")
-    return [path] if os.path.exists(path) else [sys.executable, "-c", "from mx_training_toolkit.local import main; main()"]
-
-
 def launchers_under(root):
     """pid -> host of the ``train`` launchers whose base directory is under ``root``."""
     found = {}
@@ -58,11 +55,9 @@ def launchers_under(root):
             with open("/proc/{}/cmdline".format(pid), "rb") as f:
                 if b"mx_training_toolkit.training" not in f.read():
                     continue
-            with open("/proc/{}/environ".format(pid), "rb") as f:
-                env = dict(i.split(b"=", 1) for i in f.read().split(b"\0") if b"=" in i)
         except OSError:
             continue
-        base = env.get(b"SAGEMAKER_BASE_DIR", b"").decode()
+        base = (common.read_environ(pid) or {}).get(b"SAGEMAKER_BASE_DIR", b"").decode()
         if base.startswith(root):
             found[int(pid)] = os.path.basename(base)
     return found
@@ -70,7 +65,7 @@ def launchers_under(root):
 
 def run_once(code, entry, extra, workers, grace, root):
     env = dict(os.environ, MX_TRAINING_STOP_GRACE_SECONDS=str(grace))
-    argv = mx_train() + ["--code", code, "--entry-point", entry, "--base-dir", root] + extra
+    argv = common.mx_train_argv() + ["--code", code, "--entry-point", entry, "--base-dir", root] + extra
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     lines, ready = [], 0
     while ready < workers:
@@ -114,7 +109,11 @@ def main():
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-load", dest="load", action="store_false")
+    parser.add_argument("--smoke", action="store_true",
+                        help=common.SMOKE_HELP + ": a 1 s grace, 1 run of each scenario, no busy loop")
     args = parser.parse_args()
+    if args.smoke:
+        args.grace, args.repeats, args.load = 1.0, 1, False
     load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)] \
         if args.load else []
     try:
@@ -143,6 +142,8 @@ def main():
                 print("| {} | {} | {} |".format(name, ", ".join("{:.2f}".format(t) for t in written),
                                                 ", ".join("{:.2f}".format(t) for t in exited)), flush=True)
         print("worst: every launcher exited {:.2f} s after the grace".format(worst))
+        if args.smoke:
+            print(common.SMOKE_NOTE)
     finally:
         for p in load:
             p.kill()

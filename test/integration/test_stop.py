@@ -40,7 +40,7 @@ def first_line(path):
 
 
 @pytest.mark.parametrize("settings,save_seconds", [
-    ({}, 12),  # the default grace: 10 s used to kill it before it saved
+    ({}, 15),  # the default grace: 10 s used to kill it before it saved (the 15 s checkpoint)
     ({STOP_GRACE: "30", FAILURE_GRACE: "1"}, 3),  # a stop gets the stop grace, never the failure grace
 ])
 def test_a_script_that_takes_seconds_to_checkpoint_saves_it_on_sigterm(job, settings, save_seconds):
