@@ -5,8 +5,12 @@ status 0 whatever the script did (measured with mxnet 1.9.1: ``sys.exit(3)`` and
 exception both give 0). The launcher reads the recorded status instead.
 
 The status file (``MX_TRAINING_STATUS_FILE``) holds one JSON object, ``{"status": N, "reason":
-"..."}``: the exit status and, when the child knows it, one line saying why it failed ("" when
-it does not). It is written whole or not at all (a temporary file renamed over it).
+"..."}``: the exit status and, when the child knows it, the error that ended it ("" when it does
+not): the ``type: message`` of the exception that ended the script (the last one of a chain; a
+``SyntaxError`` or ``ImportError`` at start-up too; ``SystemExit: message`` for
+``sys.exit("message")``), or what the legacy runner says. The reason is kept to its first
+``MAX_REASON`` characters (far more than the failure file's line 1 shows; the launcher masks it
+before it cuts it). The file is written whole or not at all (a temporary file renamed over it).
 
     python -m mx_training_toolkit.runner SCRIPT.py [ARGS...]
     python -m mx_training_toolkit.runner --module MODULE [ARGS...]
@@ -19,6 +23,8 @@ import signal
 import sys
 
 STATUS_FILE_ENV = "MX_TRAINING_STATUS_FILE"
+MAX_REASON = 4000  # characters of the reason a record keeps
+MAX_RECORD = 65536  # bytes of a status file the launcher reads (a record of MAX_REASON characters fits)
 
 
 # Horovod's words when a collective operation fails because another rank is gone: such a failure
@@ -42,7 +48,7 @@ def record_status(status, environ=None, reason="", consequence=False):
         return
     import json  # here, not at the top: the runner adds as few modules as it can to the script's process
 
-    record = {"status": int(status), "reason": str(reason or "")}
+    record = {"status": int(status), "reason": str(reason or "")[:MAX_REASON]}
     if consequence:
         record["consequence"] = True
     data = json.dumps(record).encode()
@@ -73,7 +79,7 @@ def read_record(path):
 
     try:
         with open(path, "rb") as f:
-            value = json.loads(f.read().decode("utf-8"))
+            value = json.loads(f.read(MAX_RECORD).decode("utf-8"))
     except (OSError, ValueError, RecursionError):  # missing, unreadable, not UTF-8, not JSON
         return None
     if not isinstance(value, dict):
@@ -81,13 +87,27 @@ def read_record(path):
     status, reason = value.get("status"), value.get("reason", "")
     if not isinstance(status, int) or isinstance(status, bool):
         return None
-    return status, reason if isinstance(reason, str) else "", value.get("consequence") is True
+    return status, reason[:MAX_REASON] if isinstance(reason, str) else "", value.get("consequence") is True
 
 
 def read_status(path):
     """The ``(status, reason)`` a child recorded in ``path``, or None (see ``read_record``)."""
     record = read_record(path)
     return None if record is None else record[:2]
+
+
+def describe_exception(error):
+    """``error`` as the last line of its traceback would name it: ``type: message`` (the type with
+    its module unless it is a built-in one or the script's own), the message whole."""
+    kind = type(error)
+    name = getattr(kind, "__qualname__", kind.__name__)
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = "{}.{}".format(kind.__module__, name)
+    try:
+        message = str(error)
+    except Exception:  # a __str__ that fails: Python's traceback says the same
+        message = "<exception str() failed>"
+    return "{}: {}".format(name, message) if message else name
 
 
 def status_of_exit(error):
@@ -120,7 +140,7 @@ def _is_ours(filename, ours):
 
 def run(argv):
     """Run the script or module named by ``argv`` -> (its exit status, whether its failure is a
-    consequence of another Horovod rank's)."""
+    consequence of another Horovod rank's, the error that ended it or "")."""
     import runpy
 
     if argv[:1] == ["--module"]:
@@ -134,25 +154,27 @@ def run(argv):
         run_it = lambda: runpy.run_path(target, run_name="__main__")  # noqa: E731
     try:
         run_it()
-        return 0, False
+        return 0, False, ""
     except SystemExit as e:
-        return status_of_exit(e), False
+        status = status_of_exit(e)
+        # sys.exit("message"): Python prints the message and exits 1; the message is the error.
+        return status, False, describe_exception(e) if status and not isinstance(e.code, int) else ""
     except KeyboardInterrupt as e:
         print_user_traceback(e)
-        return 128 + signal.SIGINT, False
+        return 128 + signal.SIGINT, False, describe_exception(e)
     except BaseException as e:  # whatever the script raised: report it the way Python does
         print_user_traceback(e)
-        return 1, is_consequence(e)
+        return 1, is_consequence(e), describe_exception(e)
 
 
 def main():
     if len(sys.argv) < 2:
         print("usage: python -m mx_training_toolkit.runner SCRIPT|--module MODULE [ARGS...]", file=sys.stderr)
         sys.exit(2)
-    status, consequence = run(sys.argv[1:])
+    status, consequence, error = run(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    record_status(status, consequence=consequence)
+    record_status(status, reason=error, consequence=consequence)
     sys.exit(status)
 
 
