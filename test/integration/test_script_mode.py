@@ -180,7 +180,7 @@ def test_secrets_are_masked_in_the_log(job):
     assert result.returncode == 0
     assert "hunter2" not in result.stderr and "t0k3n" not in result.stderr  # every line of the launcher's log
     assert [line.split(" run: ", 1)[1].split(" ", 1)[1] for line in result.stderr.splitlines() if " run: " in line] == \
-        ["train.py --api_token ******** --db_password ******** --epochs 1"]
+        ["-m mx_training_toolkit.runner train.py --api_token ******** --db_password ******** --epochs 1"]
     assert '"db_password": "********"' in result.stderr
     # The script's own output is copied as it is.
     assert "['--api_token', 't0k3n', '--db_password', 'hunter2', '--epochs', '1']" in result.stdout
