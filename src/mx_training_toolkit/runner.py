@@ -19,10 +19,10 @@ before it cuts it). The file is written whole or not at all (a temporary file re
 """
 
 import os
-import signal
 import sys
 
 STATUS_FILE_ENV = "MX_TRAINING_STATUS_FILE"
+SIGINT = 2  # signal.SIGINT on Linux (the signal module, with enum, costs milliseconds at every start)
 MAX_REASON = 4000  # characters of the reason a record keeps
 MAX_RECORD = 65536  # bytes of a status file the launcher reads (a record of MAX_REASON characters fits)
 
@@ -138,12 +138,33 @@ def _is_ours(filename, ours):
     return filename in ours or os.path.abspath(filename) in ours
 
 
+def run_path(path):
+    """Run the Python file ``path`` as ``__main__``, as ``python path`` does. ``runpy.run_path``
+    does the same, but importing runpy (with pkgutil and typing) delays every script's start by
+    several milliseconds; it is still used for what only it handles (a directory, a zip file, a
+    compiled file). ``__main__`` stays the script's module afterwards, as under ``python path``."""
+    if not os.path.isfile(path) or not path.endswith(".py"):
+        import runpy
+
+        return runpy.run_path(path, run_name="__main__")
+    import builtins
+
+    path = os.path.abspath(path)  # as Python (3.9 and later) names the script in __file__ and tracebacks
+    with open(path, "rb") as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)  # reads a coding cookie as Python does
+    main = type(sys)("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None, __spec__=None,
+                         __builtins__=builtins)
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
 def run(argv):
     """Run the script or module named by ``argv`` -> (its exit status, whether its failure is a
     consequence of another Horovod rank's, the error that ended it or "")."""
-    import runpy
-
     if argv[:1] == ["--module"]:
+        import runpy
+
         target, rest = argv[1], argv[2:]
         sys.argv = [target] + rest
         run_it = lambda: runpy.run_module(target, run_name="__main__", alter_sys=True)  # noqa: E731
@@ -151,7 +172,7 @@ def run(argv):
         target, rest = argv[0], argv[1:]
         sys.argv = [target] + rest
         sys.path[0] = os.path.dirname(os.path.abspath(target))
-        run_it = lambda: runpy.run_path(target, run_name="__main__")  # noqa: E731
+        run_it = lambda: run_path(target)  # noqa: E731
     try:
         run_it()
         return 0, False, ""
@@ -161,7 +182,7 @@ def run(argv):
         return status, False, describe_exception(e) if status and not isinstance(e.code, int) else ""
     except KeyboardInterrupt as e:
         print_user_traceback(e)
-        return 128 + signal.SIGINT, False, describe_exception(e)
+        return 128 + SIGINT, False, describe_exception(e)
     except BaseException as e:  # whatever the script raised: report it the way Python does
         print_user_traceback(e)
         return 1, is_consequence(e), describe_exception(e)
