@@ -54,7 +54,7 @@ class JobResult(NamedTuple):
     stderr_tail: Tuple[str, ...] = ()
     note: str = ""  # more words: why a role's clean exit is a failure; a host's own first line
     signal: int = 0  # N when the process really died of signal N (not a script's sys.exit(128+N))
-    reason: str = ""  # what the legacy runner recorded as the cause
+    reason: str = ""  # the error its runner recorded (an exception's "type: message"; the legacy runner's reason)
     rank: Optional[int] = None  # a Horovod worker's rank
     consequence: bool = False  # the failure only says that another Horovod rank failed first
     recorded: bool = False  # the process recorded its end (a runner's status file): ``reason`` is all it knew

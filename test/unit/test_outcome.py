@@ -151,11 +151,12 @@ def test_one_line_masks_then_makes_one_line_then_cuts(text, limit, line):
 
 @pytest.mark.parametrize("result,line", [
     # A Python script: the exception the runner recorded, whole, after who and how.
-    (JobResult("worker", "algo-1", 1, ("Traceback",) + ("  frame",) * 80 + ("ValueError: bad",), reason="ValueError: bad",
-               recorded=True),
+    (JobResult("worker", "algo-1", 1, ("Traceback",) + ("  frame",) * 80 + ("ValueError: bad",),
+               reason="ValueError: bad", recorded=True),
      "User script failed: train.py exited with status 1: ValueError: bad"),
     # sys.exit(3): the runner recorded no exception; the status says it all.
-    (JobResult("worker", "algo-1", 3, ("progress 3/10",), recorded=True), "User script failed: train.py exited with status 3"),
+    (JobResult("worker", "algo-1", 3, ("progress 3/10",), recorded=True),
+     "User script failed: train.py exited with status 3"),
     # A shell script or a binary recorded nothing: its last non-empty stderr line.
     (JobResult("worker", "algo-1", 2, ("cat: /x: No such file or directory", "", "  ")),
      "User script failed: train.py exited with status 2: last stderr line: cat: /x: No such file or directory"),
@@ -165,7 +166,8 @@ def test_one_line_masks_then_makes_one_line_then_cuts(text, limit, line):
      "User script failed: train.py was killed by SIGKILL (exit status 137); probably out of memory"),
     # A parameter-server role runs no runner: its last stderr line.
     (JobResult("server", "algo-1", 1, ("[12:00:01] Check failed: bind",)),
-     "Parameter server failed: the server process exited with status 1: last stderr line: [12:00:01] Check failed: bind"),
+     "Parameter server failed: the server process exited with status 1: last stderr line: "
+     "[12:00:01] Check failed: bind"),
     # A long message: line 1 is cut to its limit with a visible marker; the type and the message's start stay.
     (JobResult("worker", "algo-1", 1, (), reason="ValueError: " + TWO_KB, recorded=True),
      ("User script failed: train.py exited with status 1: ValueError: " + TWO_KB)[:MAX_FIRST_LINE - len(CUT_MARK)]
@@ -196,7 +198,8 @@ def test_line_one_of_a_rank_on_another_host_and_the_signal_after_it():
         "RuntimeError: nan loss"
     # On another host, that host's own line 1 follows "Job failed on <host>:".
     assert decide(Facts("algo-1", True, "train.py"), Ending(state="failed", results=(result,))).first_line == \
-        "Job failed on algo-2: User script failed: train.py (rank 3) on algo-2 exited with status 1: RuntimeError: nan loss"
+        "Job failed on algo-2: User script failed: train.py (rank 3) on algo-2 exited with status 1: " \
+        "RuntimeError: nan loss"
 
 
 @pytest.mark.parametrize("others,attempts,text", [
