@@ -46,12 +46,9 @@ def record_status(status, environ=None, reason="", consequence=False):
     path = (os.environ if environ is None else environ).get(STATUS_FILE_ENV)
     if not path:
         return
-    import json  # here, not at the top: the runner adds as few modules as it can to the script's process
-
-    record = {"status": int(status), "reason": str(reason or "")[:MAX_REASON]}
-    if consequence:
-        record["consequence"] = True
-    data = json.dumps(record).encode()
+    # JSON written by hand: importing json (with re and enum) would add milliseconds to every run.
+    data = '{{"status": {:d}, "reason": {}{}}}'.format(int(status), json_string(str(reason or "")[:MAX_REASON]),
+                                                      ', "consequence": true' if consequence else "").encode()
     # The temporary file is beside the target so that the rename is atomic: the launcher reads
     # either nothing or the whole record, never a half-written one.
     temp = "{}.{}.tmp".format(path, os.getpid())
@@ -68,6 +65,24 @@ def record_status(status, environ=None, reason="", consequence=False):
             os.unlink(temp)
         except OSError:
             pass
+
+
+def json_string(text):
+    """``text`` as a JSON string in ASCII, which ``json.loads`` reads back as ``text`` (a lone
+    surrogate included, as ``json.dumps`` writes one)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code > 0xFFFF:
+            code -= 0x10000
+            out.append("\\u{:04x}\\u{:04x}".format(0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)))
+        else:
+            out.append("\\u{:04x}".format(code))
+    return '"' + "".join(out) + '"'
 
 
 def read_record(path):

@@ -149,3 +149,10 @@ class _BadStr(Exception):
 ])
 def test_describe_exception_as_a_traceback_ends(error, text):
     assert runner.describe_exception(error).replace("test.unit.", "") == text
+
+
+@pytest.mark.parametrize("text", ["", "plain", 'q"uo\\te', "tab\there\nnew\rline\x00\x1f\x7f", "caf\u00e9 \u20ac",
+                                  "\U0001f600 and \ud83d alone \udcff", "\u2028\u2029\ufeff"])
+def test_json_string_is_read_back_by_json(text):
+    written = runner.json_string(text)
+    assert written.isascii() and json.loads(written) == text
