@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 
+from . import masking
 from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
 from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, is_nonce, proof,
@@ -270,7 +271,7 @@ class Coordinator:
     def _drop(self, conn, why, tell=False):
         log.warning("channel: closed a connection from %s: %s", conn.address, why)
         if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
-            conn.send({"t": "refused", "why": why})
+            conn.send({"t": "refused", "why": masking.mask(why)})  # masked before the receiver cuts it
         self._forget(conn)
 
     def _forget(self, conn):

@@ -146,10 +146,15 @@ def runner_bootstrap(runner, package_dir=PACKAGE_DIR):
     Why not ``python -m``: the worker runs in ``code/`` with ``code/`` first on PYTHONPATH, so a
     user file ``code/mx_training_toolkit.py`` would be imported in place of this package. The
     package is loaded from its own directory instead, and ``sys.path`` is left as ``-m`` leaves it
-    (the working directory first, as an absolute path), so the user's code imports as before."""
+    (the working directory first, as an absolute path), so the user's code imports as before.
+
+    The two functions come from where ``importlib.util`` itself takes them: importing
+    ``importlib.util`` (contextlib, collections, functools ...) delays every start by milliseconds."""
     init = os.path.join(package_dir, "__init__.py")
-    return ("import importlib.util as u, os, sys; sys.path[0] = sys.path[0] or os.getcwd(); "
-            "s = u.spec_from_file_location({package!r}, {init!r}); p = u.module_from_spec(s); "
+    return ("import importlib.machinery, os, sys; sys.path[0] = sys.path[0] or os.getcwd(); "
+            "from importlib._bootstrap_external import spec_from_file_location as f; "
+            "from importlib._bootstrap import module_from_spec as m; "
+            "s = f({package!r}, {init!r}); p = m(s); "
             "sys.modules[s.name] = p; s.loader.exec_module(p); "
             "import importlib; importlib.import_module({runner!r}).main()"
             .format(package=runner.partition(".")[0], init=init, runner=runner))

@@ -3,15 +3,14 @@
 Both are written without following links: a script that replaced ``output/success`` with a
 symlink must not get another file truncated through it. The failure file's text is the
 launcher's own, so the job's secret hyperparameter values are masked in it (``masking.mask``),
-its copy of the failed process's stderr included.
+its copy of the failed process's stderr included: ``Outcome.text`` masks each part before it is
+cut (line 1) and the stderr tail is masked before its window (``output.Tail``).
 """
 
 import os
 import time
 
-from . import masking
 from .log import get_logger
-from .outcome import failure_text
 
 log = get_logger(__name__)
 
@@ -81,8 +80,7 @@ def write_outcome(paths, outcome):
         return
     _remove(paths.success_file, "written by the job, which failed")
     try:
-        text = masking.mask(failure_text(outcome.step, outcome.message, outcome.detail))
-        if not _create(paths.failure_file, text):
+        if not _create(paths.failure_file, outcome.text):
             log.info("failure: %s already exists (written by the job); keeping it", paths.failure_file)
     except OSError as e:
         log.error("failure: cannot write %s: %s", paths.failure_file, e)

@@ -13,7 +13,8 @@ Pipe-mode channels (their data comes through the platform's FIFOs, not a directo
 Exit status: 0 on success; the user's own code when they call ``sys.exit(n)``; 1 on any
 other failure, after the user's traceback and one last stderr line starting with
 ``mx_training_toolkit.legacy: `` that says what went wrong, for the job's log. The status and
-that one-line reason (without the prefix) are also recorded in the launcher's status file
+that reason (without the prefix; an exception's whole ``type: message``) are also recorded in
+the launcher's status file
 (``runner.record_status``), which is where the launcher reads them: MXNet's distributed shutdown
 can replace the exit status, and whatever else writes to stderr (a thread of the script's, a
 library at exit) can come after our last line.
@@ -27,7 +28,7 @@ import sys
 import traceback
 
 from mx_training_toolkit import training_utils
-from mx_training_toolkit.runner import record_status, status_of_exit
+from mx_training_toolkit.runner import describe_exception, record_status, status_of_exit
 
 ENV_TRAINING_ENV = "SM_TRAINING_ENV"
 ENV_MODULE_NAME = "SM_MODULE_NAME"
@@ -136,7 +137,7 @@ def run(environ):
     try:
         user_module = importlib.import_module(module_name)
     except Exception as error:
-        raise LegacyError("importing %s failed: %s" % (script, _one_line(error))) from error
+        raise LegacyError("importing %s failed: %s" % (script, describe_exception(error))) from error
 
     train = getattr(user_module, "train", None)
     if not callable(train):
@@ -158,7 +159,7 @@ def run(environ):
     try:
         model = _awaited(train(**kwargs))
     except Exception as error:
-        raise LegacyError("%s raised %s" % (where, _one_line(error))) from error
+        raise LegacyError("%s raised %s" % (where, describe_exception(error))) from error
 
     if model is None:
         print("legacy mode: train() returned None, so nothing is saved "
@@ -189,7 +190,7 @@ def _save(user_module, script, model, offered):
         try:
             _awaited(user_save(model, model_dir))
         except Exception as error:
-            raise LegacyError("%s raised %s" % (where, _one_line(error))) from error
+            raise LegacyError("%s raised %s" % (where, describe_exception(error))) from error
         return
 
     print("legacy mode: saving the %s returned by train() with the default serializer"
@@ -203,7 +204,7 @@ def _save(user_module, script, model, offered):
                           show_traceback=False) from error
     except Exception as error:
         raise LegacyError("the default serializer failed on the model returned by train(): %s"
-                          % _one_line(error)) from error
+                          % describe_exception(error)) from error
     if written:
         print("legacy mode: saved %s" % ", ".join(written), flush=True)
     else:
@@ -235,11 +236,6 @@ def _load_training_env(environ):
     return value
 
 
-def _one_line(error):
-    text = str(error).strip().splitlines()
-    return "%s: %s" % (type(error).__name__, text[0]) if text else type(error).__name__
-
-
 def _print_user_traceback(error, stream):
     """Print ``error``'s traceback without the runner's and importlib's own frames."""
     tb = error.__traceback__
@@ -254,7 +250,7 @@ def _is_ours(filename):
 
 def run_and_report(environ=None):
     """Run legacy mode -> ``(status, reason)``: the exit status (this is the one place that
-    decides it) and the one-line reason for a failure ("" when there is none to give)."""
+    decides it) and the reason for a failure ("" when there is none to give)."""
     try:
         run(os.environ if environ is None else environ)
     except LegacyError as failure:
@@ -267,7 +263,8 @@ def run_and_report(environ=None):
     except SystemExit as leave:  # the user's sys.exit(n): keep their status, as Python would
         if leave.code is None or isinstance(leave.code, int):
             print("legacy mode: the script called sys.exit(%s)" % leave.code, flush=True)
-        return status_of_exit(leave), ""  # as Python would: 256 is 0, a message is printed and is 1
+            return status_of_exit(leave), ""
+        return status_of_exit(leave), describe_exception(leave)  # as Python would: the message is printed, 1
     return 0, ""
 
 

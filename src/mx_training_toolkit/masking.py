@@ -11,6 +11,11 @@ Texts shorter than ``MIN_SECRET_LENGTH`` characters are not searched for (replac
 ``null``. A number is replaced only where it stands alone (not inside a longer number or word). A
 line that ends with the first ``MIN_SECRET_LENGTH`` or more characters of a secret text has that
 end masked too: it may be a line cut short.
+
+Masking comes before any window or cut (docs/contract.md section 6): whoever keeps the last lines
+of a stream, or the start of a long line, masks what it kept first and cuts after. A secret of
+several lines (a PEM key) is also masked line by line, each of its lines of ``MIN_SECRET_LENGTH``
+or more characters on its own: a window of whole lines that starts inside it shows none of it.
 """
 
 import json
@@ -78,8 +83,13 @@ class Masker:
             for text, standalone in _texts(value):
                 if len(text) >= MIN_SECRET_LENGTH:
                     found[text] = found.get(text, True) and standalone
+                for piece in _lines_of(text):  # each line of a multi-line secret, on its own
+                    found[piece] = False
         # Longest first: a secret that contains another one is replaced whole.
         self._needles = sorted(found.items(), key=lambda item: -len(item[0]))
+        # The longest secret text, in UTF-8 bytes: whoever keeps N bytes of a text keeps N + reach,
+        # masks them, then cuts to N: a secret that starts before the cut is then replaced whole.
+        self.reach = max((len(needle.encode("utf-8", "surrogatepass")) for needle in found), default=0)
 
     def __call__(self, text):
         if not self._needles:
@@ -102,6 +112,14 @@ class Masker:
                     return line[:at] + MASK
                 at = line.find(head, at + 1)
         return line
+
+
+def _lines_of(text):
+    """The lines of a multi-line secret text that are long enough to be searched for."""
+    pieces = text.splitlines()
+    if len(pieces) < 2:
+        return []
+    return [piece for piece in pieces if len(piece.strip()) >= MIN_SECRET_LENGTH]
 
 
 def _joins(text, i, step):
@@ -137,3 +155,8 @@ def use(masker):
 def mask(text):
     """``text`` with this job's secret values replaced by ``MASK`` (as it is before ``use``)."""
     return _current(text) if _current is not None else text
+
+
+def reach():
+    """The current masker's ``Masker.reach`` (0 before ``use``)."""
+    return _current.reach if _current is not None else 0

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 
+from . import masking
 from .outcome import LAUNCHER, JobResult
 
 MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
@@ -102,10 +103,14 @@ def reported_result(message, note):
                      field(message, "status", int, 1) & 0xFF or 1, tuple(str(line)[:4000] for line in tail[-20:]),
                      field(message, "note", str, note)[:4000], field(message, "signal", int, 0) & 0x7F,
                      field(message, "reason", str, "")[:4000], field(message, "rank", int, None),
-                     message.get("consequence") is True)
+                     message.get("consequence") is True, message.get("recorded") is True)
 
 
 def failure_message(result):
+    """A failure -> the message that tells the other hosts. Its texts are masked here, before
+    the window of the last 20 stderr lines and before the receiver cuts them."""
+    tail = masking.mask("\n".join(result.stderr_tail)).split("\n")[-20:] if result.stderr_tail else []
     return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
-            "note": result.note, "tail": list(result.stderr_tail)[-20:], "signal": result.signal,
-            "reason": result.reason, "rank": result.rank, "consequence": result.consequence}
+            "note": masking.mask(result.note), "tail": tail, "signal": result.signal,
+            "reason": masking.mask(result.reason), "rank": result.rank, "consequence": result.consequence,
+            "recorded": result.recorded}

@@ -4,11 +4,17 @@ Whatever ends a job -- an error in a step, the run loop's results, a stop signal
 script's own failure file -- reaches ``decide``, which returns the one ``Outcome`` the launcher
 writes (success or failure file) and exits with. Nothing else builds a failure's words or an
 exit status.
+
+The failure file's layout (docs/contract.md section 6) is built here too (``failure_text``):
+line 1 (the step, who, the status, the error), the optional blocks of other failures and of
+earlier attempts, then the detail (a stderr tail). Every line is masked first, then made one line,
+then cut (``one_line``).
 """
 
 import signal
 from typing import NamedTuple, Optional, Tuple
 
+from . import masking
 from .errors import EXIT_INTERNAL, ToolkitError
 
 WORKER = "worker"
@@ -30,7 +36,13 @@ TITLES = {
     "host channel": "Connection between hosts failed",
     "internal error": "Internal error",
 }
-MAX_FIRST_LINE = 800  # the platform shows 1024 characters of the file: keep room for the detail
+MAX_FIRST_LINE = 800  # characters of line 1, marker included: the platform shows 1024 of the file
+CUT_MARK = " [cut]"  # ends a line that was cut to its limit
+OTHER_FAILURES = "Other failures:"  # heading of the block of other failures (one line each)
+EARLIER_ATTEMPTS = "Earlier attempts:"  # heading of the block of earlier attempts (one line each)
+MAX_BLOCK_LINES = 5  # lines a block shows; one more line counts the rest
+MAX_BLOCK_LINE = 200  # characters of each line of a block, marker included
+STDERR_LINE = "last stderr line: "  # before the error when no exception was recorded (a shell script)
 
 
 class JobResult(NamedTuple):
@@ -42,9 +54,10 @@ class JobResult(NamedTuple):
     stderr_tail: Tuple[str, ...] = ()
     note: str = ""  # more words: why a role's clean exit is a failure; a host's own first line
     signal: int = 0  # N when the process really died of signal N (not a script's sys.exit(128+N))
-    reason: str = ""  # what the legacy runner recorded as the cause
+    reason: str = ""  # the error its runner recorded (an exception's "type: message"; the legacy runner's reason)
     rank: Optional[int] = None  # a Horovod worker's rank
     consequence: bool = False  # the failure only says that another Horovod rank failed first
+    recorded: bool = False  # the process recorded its end (a runner's status file): ``reason`` is all it knew
 
     @property
     def ok(self):
@@ -95,9 +108,12 @@ class Outcome(NamedTuple):
     """What the launcher writes and exits with. ``step`` is empty for a success."""
 
     step: str
-    message: str
-    detail: str
+    message: str  # who, and how it ended
+    detail: str  # below the blocks: a stderr tail
     exit_status: int
+    error: str = ""  # the error itself (an exception's "type: message"), last on line 1
+    others: Tuple[str, ...] = ()  # other failures of the job, one line each (the block is empty for now)
+    attempts: Tuple[str, ...] = ()  # earlier attempts of the job, one line each (empty for now)
 
     @property
     def ok(self):
@@ -105,7 +121,12 @@ class Outcome(NamedTuple):
 
     @property
     def first_line(self):
-        return first_line(self.step, self.message)
+        return first_line(self.step, self.message, self.error)
+
+    @property
+    def text(self):
+        """The failure file's whole text."""
+        return failure_text(self.step, self.message, self.detail, self.error, self.others, self.attempts)
 
 
 def exit_status(returncode):
@@ -142,17 +163,45 @@ def title(step):
     return TITLES.get(step, step[:1].upper() + step[1:] + " failed")
 
 
-def first_line(step, message):
-    line = " ".join("{}: {}".format(title(step), message).splitlines()) if step != "peer host" else \
-        " ".join("{} {}".format(title(step), message).splitlines())
-    if len(line) > MAX_FIRST_LINE:
-        line = line[:MAX_FIRST_LINE - 3] + "..."
+def one_line(text, limit, mask=None):
+    """``text`` as one line of at most ``limit`` characters: masked first (``mask``, by default the
+    job's ``masking.mask``), then its line breaks made spaces, then cut, ending in ``CUT_MARK``
+    when it was cut. In this order no part of a secret survives the cut."""
+    line = " ".join((mask or masking.mask)(text).splitlines())
+    if len(line) > limit:
+        line = line[:max(0, limit - len(CUT_MARK))] + CUT_MARK
     return line
 
 
-def failure_text(step, message, detail=""):
-    """The failure file: the first line says which step failed and why; then the detail."""
-    return first_line(step, message) + "\n" + ("\n" + detail.rstrip("\n") + "\n" if detail else "")
+def first_line(step, message, error="", mask=None):
+    """Line 1 of the failure file: the step's title, ``message`` (who, and how it ended), and
+    ``error`` (what the failed process recorded) last."""
+    text = "{}{}{}".format(title(step), " " if step == "peer host" else ": ", message)
+    if error:
+        text += ": " + error
+    return one_line(text, MAX_FIRST_LINE, mask)
+
+
+def block(heading, items, mask=None):
+    """The lines of an optional block of the failure file: nothing without ``items``, else
+    ``heading`` and one line per item (at most ``MAX_BLOCK_LINES``, each cut as ``one_line``)."""
+    if not items:
+        return []
+    lines = [heading] + ["  " + one_line(item, MAX_BLOCK_LINE - 2, mask) for item in items[:MAX_BLOCK_LINES]]
+    if len(items) > MAX_BLOCK_LINES:
+        lines.append("  ... and {} more".format(len(items) - MAX_BLOCK_LINES))
+    return lines
+
+
+def failure_text(step, message, detail="", error="", others=(), attempts=(), mask=None):
+    """The failure file (docs/contract.md section 6): line 1, the block of other failures, the
+    block of earlier attempts, then a blank line and the detail (the stderr tail)."""
+    lines = [first_line(step, message, error, mask)] + block(OTHER_FAILURES, others, mask) + \
+        block(EARLIER_ATTEMPTS, attempts, mask)
+    text = "\n".join(lines) + "\n"
+    if detail:
+        text += "\n" + (mask or masking.mask)(detail.rstrip("\n")) + "\n"
+    return text
 
 
 def tail_text(what, tail):
@@ -160,7 +209,7 @@ def tail_text(what, tail):
 
 
 def result_message(result, facts):
-    """A failed process's result -> the words after its step's title."""
+    """A failed process's result -> the words after its step's title: who, and how it ended."""
     if result.role in (LAUNCHER, CHANNEL):
         return result.note
     who = facts.entry_point if result.role == WORKER else "the {} process".format(result.role)
@@ -170,9 +219,17 @@ def result_message(result, facts):
     message = "{}{} {}".format(who, where, describe_status(result.status, result.signal))
     if result.note:
         message += "; " + result.note
-    if result.reason:
-        message += ": " + result.reason
     return message
+
+
+def result_error(result):
+    """A failed process's error, for the end of line 1: what it recorded (an exception's
+    "type: message"), else, for a process that recorded nothing and was not killed by a signal
+    (a shell script, a binary, a parameter-server role), its last non-empty stderr line."""
+    if result.reason or result.recorded or result.signal or result.role in (LAUNCHER, CHANNEL):
+        return result.reason
+    last = next((line for line in reversed(result.stderr_tail) if line.strip()), "")
+    return STDERR_LINE + last.strip() if last else ""
 
 
 def result_step(result):
@@ -184,7 +241,7 @@ def result_line(result, facts):
     """The first line a failed result gives on the host where it happened (sent to the others)."""
     if result.role == LAUNCHER:
         return result.note
-    return first_line(result_step(result), result_message(result, facts))
+    return first_line(result_step(result), result_message(result, facts), result_error(result))
 
 
 def stopped_result(host, signum):
@@ -236,7 +293,7 @@ def _of_results(facts, results):
     detail = tail_text("its stderr", root.stderr_tail)
     if root.host != facts.current_host:
         return Outcome("peer host", "{}: {}".format(root.host, result_line(root, facts)), detail, root.status or 1)
-    return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1)
+    return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1, result_error(root))
 
 
 def _of_stop(facts, ending):

@@ -9,7 +9,8 @@ that they do not cut into each other's lines while a progress bar redrawn with `
 
 Without a prefix (the user's script) the bytes go on unchanged. With one (``[server algo-1] ``,
 ``algo-1 | ``) every line gets it once, wherever the reads cut the lines. A ``Tail`` keeps the last
-lines of a stream (its stderr, for the failure file) in bounded memory.
+lines of a stream (its stderr, for the failure file) in bounded memory, and masks the job's
+secrets in them before it cuts them (``masking``).
 """
 
 import collections
@@ -19,6 +20,8 @@ import select
 import threading
 import time
 
+from . import masking
+
 CHUNK = 65536  # the most one read takes from a pipe, and the most an unfinished line is held back
 PARTIAL_DELAY = 0.02  # seconds an unfinished line waits for its end before it is written as it is
 SMALL_READ = 4096  # a read smaller than this emptied the pipe: the child writes in small pieces ...
@@ -27,7 +30,8 @@ PIPE_SIZE = 1 << 20  # the buffer asked for on a child's pipes: a child writing 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's number, for Pythons before 3.10
 NEWLINE = ord("\n")
 TAIL_LINES = 60
-MAX_LINE = 4000  # bytes of a line the tail keeps (its start)
+MAX_LINE = 4000  # bytes of a line the tail shows (its start, cut at a character's boundary)
+MAX_MARGIN = 65536  # at most this many bytes more are kept per line, to mask a secret the cut would split
 TAIL_WINDOW = 32768  # bytes the tail gathers before it splits them (joined, under malloc's mmap threshold)
 
 
@@ -196,17 +200,40 @@ def pump(fd, forwarder):
         forwarder.close()
 
 
+def whole_chars(data):
+    """``data`` (UTF-8) without a character cut short at its end (which would read as U+FFFD)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: its character started further back
+            continue
+        if 0xC0 <= byte < 0xF8:  # the lead byte of a character of 2, 3 or 4 bytes
+            return data[:-back] if (2 if byte < 0xE0 else 3 if byte < 0xF0 else 4) > back else data
+        return data
+    return data
+
+
+def utf8_head(data, size):
+    """The first ``size`` bytes of ``data`` (UTF-8), fewer when that would end inside a character."""
+    return data if len(data) <= size else whole_chars(data[:size])
+
+
 class Tail:
     """The last ``TAIL_LINES`` lines of a stream, without their newlines, each cut to its first
-    ``MAX_LINE`` bytes, an unfinished last line included. Iterating gives them as text. Feeding
-    is cheap (what is fed is split into lines only every ``TAIL_WINDOW`` bytes, and only its last
-    lines are looked at) and the memory is bounded whatever the stream holds; safe to read while
-    another thread feeds it."""
+    ``MAX_LINE`` bytes, an unfinished last line included. Iterating gives them as text, masked
+    (``mask``, by default the job's ``masking.mask``) before they are cut: each line is kept with
+    a margin of the longest secret's length (``masking.reach``), the lines are masked, then cut to
+    ``MAX_LINE`` bytes at a character's boundary. A secret of several lines is masked line by
+    line too (``masking.Masker``), so a window that starts inside it shows none of it. Feeding is
+    cheap (what is fed is split into lines only every ``TAIL_WINDOW`` bytes, and only its last lines
+    are looked at) and the memory is bounded whatever the stream holds; safe to read while another
+    thread feeds it."""
 
-    def __init__(self, lines=TAIL_LINES, max_line=MAX_LINE, window=TAIL_WINDOW):
+    def __init__(self, lines=TAIL_LINES, max_line=MAX_LINE, window=TAIL_WINDOW, mask=None, reach=None):
         self._lines = collections.deque(maxlen=lines)  # complete lines (bytes)
         self._max_line = max_line
         self._window = window
+        self._mask = mask or masking.mask
+        self._reach = reach or masking.reach
         self._partial = b""  # the start of the unfinished line before ``_pending``
         self._pending = []  # what was fed since the last split
         self._pending_size = 0
@@ -223,7 +250,7 @@ class Tail:
         data = b"".join(self._pending)  # no copy when one read filled the window
         self._pending.clear()
         self._pending_size = 0
-        cap = self._max_line
+        cap = self._max_line + min(self._reach(), MAX_MARGIN)
         if data.rfind(b"\n") < 0:  # the line goes on: only its start is kept
             if len(self._partial) < cap:
                 self._partial += data[:cap - len(self._partial)]
@@ -239,4 +266,14 @@ class Tail:
         with self._lock:
             self._split()
             lines = list(self._lines) + [self._partial] if self._partial else list(self._lines)
-        return iter([line.decode("utf-8", "replace") for line in lines[-self._lines.maxlen:]])
+            kept = self._max_line + min(self._reach(), MAX_MARGIN)
+        if not lines:
+            return iter([])
+        # Masked first: a line cut at ``kept`` bytes loses no half character, so that its end,
+        # when it is the start of a secret, is masked too (``Masker`` masks a line's cut end).
+        # Undecodable bytes stay themselves (surrogateescape) until the cut, which counts bytes.
+        text = "\n".join((whole_chars(line) if len(line) >= kept else line).decode("utf-8", "surrogateescape")
+                         for line in lines[-self._lines.maxlen:])
+        masked = self._mask(text).split("\n")[-self._lines.maxlen:]
+        return iter([utf8_head(line.encode("utf-8", "surrogateescape"), self._max_line).decode("utf-8", "replace")
+                     for line in masked])

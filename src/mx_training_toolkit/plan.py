@@ -303,9 +303,9 @@ def _horovod_specs(config, base_env, user_code, addresses, python, status_file, 
 def plan_job(config, base_env, user_code, addresses, python, status_file=None, num_gpus=0):
     """Describe this host's processes. ``base_env`` is the whole environment every process gets
     (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
-    ``status_file`` is where the worker records its real exit status and the legacy runner its
-    reason (used by parameter-server and legacy workers); ``num_gpus``, this host's GPUs, gives
-    the number of Horovod ranks when the hyperparameters do not."""
+    ``status_file`` is where the worker's runner (any Python worker's) records its real exit
+    status and the error that ended it; ``num_gpus``, this host's GPUs, gives the number of
+    Horovod ranks when the hyperparameters do not."""
     if config.mpi_enabled:
         return _horovod_specs(config, base_env, user_code, addresses, python, status_file, num_gpus)
     cwd = config.paths.code_dir
@@ -321,9 +321,9 @@ def plan_job(config, base_env, user_code, addresses, python, status_file=None, n
     env = dict(base_env)
     if ps:
         env.update(ps_env(config, addresses, WORKER))
-    records = status_file is not None and (ps or user_code.legacy)
+    records = status_file is not None and user_code.kind != "executable"  # Python code runs through a runner
     if records:
         env[STATUS_FILE_ENV] = status_file
-    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=ps), env, cwd,
+    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=records), env, cwd,
                              status_file=status_file if records else None))
     return LaunchPlan(tuple(specs), ps)

@@ -82,12 +82,12 @@ class Child:
         if self._result is None and self.popen.returncode is not None:
             returncode = self.popen.returncode
             status = exit_status(returncode)
-            recorded, reason, consequence = (self.spec.status_file and read_record(self.spec.status_file)) or \
-                (0, "", False)
+            record = self.spec.status_file and read_record(self.spec.status_file)
+            recorded, reason, consequence = record or (0, "", False)
             if returncode == 0:
                 status = recorded
             self._result = JobResult(self.spec.role, "", status, (), "", -returncode if returncode < 0 else 0, reason,
-                                     self.spec.rank, consequence and status != 0)
+                                     self.spec.rank, consequence and status != 0, bool(record))
         return None if self._result is None else self._result._replace(stderr_tail=tuple(self.tail))
 
 

@@ -191,12 +191,13 @@ class _Job:
             from .channel import check_port_free  # the scheduler's, or the rendezvous server's port
 
             check_port_free(cfg.ps_port, cfg.current_host)
-        runs_a_runner = ps or user_code.legacy or cfg.mpi_enabled
+        # Python code runs through a runner, which records its real status and the error that ended it.
+        runs_a_runner = user_code.kind != "executable" or cfg.mpi_enabled
         status_file = os.path.join(self.supervisor.scratch(), "worker-status") if runs_a_runner else None
         launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file,
                                num_gpus=env.num_gpus)
         # Masked before it is shortened: a cut secret would no longer be found in the line.
-        shown = user_code.argv(sys.executable, record_status=ps or cfg.mpi_enabled, readable=True)
+        shown = user_code.argv(sys.executable, record_status=runs_a_runner, readable=True)
         if cfg.mpi_enabled:
             how = " (Horovod: ranks {} of {})".format(", ".join(str(w.rank) for w in launch.workers),
                                                       len(cfg.hosts) * len(launch.workers))

@@ -81,7 +81,7 @@ def test_a_rank_that_raises_on_host_2_ends_the_job_everywhere(tmp_path):
     began = time.monotonic()
     out = finish(proc)
     assert proc.returncode == 1, out[-4000:]
-    cause = "User script failed: allreduce.py (rank 2) on algo-2 exited with status 1"
+    cause = "User script failed: allreduce.py (rank 2) on algo-2 exited with status 1: ValueError: rank 2 fails on purpose"
     assert first_line(root, "algo-2") == cause
     assert first_line(root, "algo-1") == "Job failed on algo-2: " + cause
     assert "ValueError: rank 2 fails on purpose" in read(root, "algo-1", "output", "failure")

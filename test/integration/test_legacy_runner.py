@@ -118,7 +118,7 @@ def test_scripts_own_save_is_called_with_the_model(tmp_path):
      ['raising_train.py", line 6, in _check']),
     ("raising_save", "save() in raising_save.py raised RuntimeError: cannot reach the model store",
      ['raising_save.py", line 9, in save']),
-    ("import_error", "importing import_error.py failed: JSONDecodeError: Expecting property name",
+    ("import_error", "importing import_error.py failed: json.decoder.JSONDecodeError: Expecting property name",
      ['import_error.py", line 4, in <module>']),
 ])
 def test_user_errors_show_the_users_traceback_then_one_summary_line(tmp_path, script, summary,

@@ -180,7 +180,7 @@ def test_secrets_are_masked_in_the_log(job):
     assert result.returncode == 0
     assert "hunter2" not in result.stderr and "t0k3n" not in result.stderr  # every line of the launcher's log
     assert [line.split(" run: ", 1)[1].split(" ", 1)[1] for line in result.stderr.splitlines() if " run: " in line] == \
-        ["train.py --api_token ******** --db_password ******** --epochs 1"]
+        ["-m mx_training_toolkit.runner train.py --api_token ******** --db_password ******** --epochs 1"]
     assert '"db_password": "********"' in result.stderr
     # The script's own output is copied as it is.
     assert "['--api_token', 't0k3n', '--db_password', 'hunter2', '--epochs', '1']" in result.stdout
@@ -254,3 +254,42 @@ def test_a_model_path_that_is_a_file_is_a_clear_configuration_error(job):
     assert "Traceback" not in result.stderr
     with open(job.path("model")) as f:
         assert f.read() == "not a directory"
+
+
+SCRIPT_AS_MAIN = '''# -*- coding: latin-1 -*-
+"""doc of the script"""
+import multiprocessing, os, pickle, sys
+
+
+class Point:
+    pass
+
+
+def square(x):
+    return x * x
+
+
+if __name__ == "__main__":
+    main = sys.modules["__main__"]
+    print("name", __name__, "main-is-me", main.__dict__ is globals(), "doc", __doc__)
+    print("file", __file__ == os.path.abspath("train.py"), "argv0", sys.argv[0], "path0", sys.path[0] == os.getcwd(),
+          "spec", __spec__)
+    print("pickled", type(pickle.loads(pickle.dumps(Point()))).__name__, "cookie", "\xe9" == "\\xe9")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print("spawn", pool.map(square, [3]))
+'''
+
+
+def test_a_script_runs_as_main_as_under_python(job):
+    """Python scripts run through the launcher's runner (it records the error that ends them):
+    what a script sees of itself is what ``python train.py`` shows it."""
+    with open(job.add_script("train.py", ""), "wb") as f:
+        f.write(SCRIPT_AS_MAIN.encode("latin-1"))
+    job.entry("train.py")
+    result = job.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-4:] == [
+        "name __main__ main-is-me True doc doc of the script",
+        "file True argv0 train.py path0 True spec None",
+        "pickled Point cookie True",
+        "spawn [9]"]

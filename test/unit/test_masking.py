@@ -69,3 +69,19 @@ def test_mask_uses_the_masker_in_use():
     finally:
         masking.use(None)
     assert masking.mask("hunter22") == "hunter22"
+
+
+def test_each_line_of_a_multi_line_secret_is_masked_on_its_own():
+    key = "-----BEGIN KEY-----\nAAAA1111\nab\nBBBB2222\n-----END KEY-----"
+    masker = Masker({"private_key": key, "epochs": 3})
+    assert masker("key: " + key) == "key: " + MASK  # whole where it is whole
+    assert masker("BBBB2222\n-----END KEY-----\nnext") == MASK + "\n" + MASK + "\nnext"  # a window inside it
+    assert masker("ab cd") == "ab cd"  # a line too short to be searched for
+    assert masker.reach == len(json.dumps(key)) - 2  # the longest form (JSON-escaped, unquoted), in bytes
+
+
+def test_reach_counts_bytes_and_is_zero_without_a_masker():
+    assert Masker({"api_token": "\u00e9\u00e9\u00e9"}).reach == len("\\u00e9") * 3
+    assert Masker({"epochs": 3}).reach == 0
+    masking.use(None)
+    assert masking.reach() == 0

@@ -41,20 +41,42 @@ def test_a_line_without_end_is_cut_off_at_the_limit_whatever_the_chunks():
 
 @pytest.mark.parametrize("message,expected", [
     ({"t": "failed", "status": "x", "host": ["a"], "tail": "no", "role": 5, "signal": "9"},
-     ("launcher", "?", 1, (), "failed", 0, "", None, False)),
+     ("launcher", "?", 1, (), "failed", 0, "", None, False, False)),
     ({"t": "failed", "status": 256, "host": "algo-2", "role": "worker", "tail": [1, "x"], "note": "n"},
-     ("worker", "algo-2", 1, ("1", "x"), "n", 0, "", None, False)),
+     ("worker", "algo-2", 1, ("1", "x"), "n", 0, "", None, False, False)),
     ({"t": "failed", "status": 137, "host": "algo-2", "role": "server", "signal": 9, "reason": "r"},
-     ("server", "algo-2", 137, (), "failed", 9, "r", None, False)),
-    ({"t": "failed", "status": True, "rank": "1"}, ("launcher", "?", 1, (), "failed", 0, "", None, False)),
+     ("server", "algo-2", 137, (), "failed", 9, "r", None, False, False)),
+    ({"t": "failed", "status": True, "rank": "1"}, ("launcher", "?", 1, (), "failed", 0, "", None, False, False)),
     ({"t": "failed", "status": 1, "host": "algo-2", "role": "worker", "rank": 3},
-     ("worker", "algo-2", 1, (), "failed", 0, "", 3, False)),
+     ("worker", "algo-2", 1, (), "failed", 0, "", 3, False, False)),
     ({"t": "failed", "status": 1, "host": "algo-2", "role": "worker", "rank": 3, "consequence": True},
-     ("worker", "algo-2", 1, (), "failed", 0, "", 3, True)),
-    ({"t": "failed", "status": 1, "consequence": "yes"}, ("launcher", "?", 1, (), "failed", 0, "", None, False)),
+     ("worker", "algo-2", 1, (), "failed", 0, "", 3, True, False)),
+    ({"t": "failed", "status": 1, "consequence": "yes"}, ("launcher", "?", 1, (), "failed", 0, "", None, False, False)),
 ])
 def test_a_reported_failure_is_decoded_defensively(message, expected):
     assert tuple(reported_result(message, "failed")) == expected
+
+
+def test_a_failure_is_masked_before_its_tail_is_windowed_and_sent(tmp_path):
+    """S2: the other hosts get the last 20 lines; a multi-line secret that the window starts
+    inside, the note and the reason are masked on the way out."""
+    from mx_training_toolkit import masking
+    from mx_training_toolkit.messages import failure_message
+    from mx_training_toolkit.outcome import JobResult
+
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join("line{:02d}".format(i) * 8 for i in range(30)) + \
+        "\n-----END PRIVATE KEY-----"
+    tail = tuple(key.split("\n")[10:]) + ("after",) * 5  # this host's own window starts inside the key
+    masking.use(masking.Masker({"private_key": key}))
+    try:
+        message = failure_message(JobResult("worker", "algo-2", 1, tail, "note " + key, 0, "ValueError: " + key,
+                                            recorded=True))
+    finally:
+        masking.use(None)
+    assert len(message["tail"]) == 20 and message["tail"][-5:] == ["after"] * 5
+    assert not any("line" in line for line in message["tail"]), message["tail"]
+    assert message["reason"] == "ValueError: ********" and message["note"] == "note ********"
+    assert message["recorded"] is True and reported_result(message, "failed").recorded
 
 
 def test_the_proof_binds_the_nonce_the_host_and_the_job():

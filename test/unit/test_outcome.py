@@ -2,9 +2,11 @@
 
 import pytest
 
+from mx_training_toolkit import masking
 from mx_training_toolkit.errors import ConfigError, PipInstallError
-from mx_training_toolkit.outcome import Ending, Facts, JobResult, Outcome, decide, describe_status, exit_status, \
-    failure_text
+from mx_training_toolkit.masking import MASK, Masker
+from mx_training_toolkit.outcome import CUT_MARK, MAX_BLOCK_LINE, MAX_FIRST_LINE, Ending, Facts, JobResult, Outcome, \
+    decide, describe_status, exit_status, failure_text, one_line
 
 
 @pytest.mark.parametrize("returncode,status", [(0, 0), (1, 1), (3, 3), (-9, 137), (-15, 143), (-11, 139), (255, 255)])
@@ -51,7 +53,7 @@ def test_status_of_sys_exit_is_pythons(code, status):
 
 ONE = Facts("algo-1", False, "train.py", 10.0)
 TWO = Facts("algo-2", True, "train.py", 10.0)
-WORKER3 = JobResult("worker", "algo-1", 3, ("Traceback", "ValueError: x"))
+WORKER3 = JobResult("worker", "algo-1", 3, ("Traceback", "ValueError: x"), recorded=True)  # sys.exit(3) by a runner
 
 
 @pytest.mark.parametrize("facts,ending,first_line,status", [
@@ -120,3 +122,96 @@ def test_decide_keeps_the_stderr_tail_as_detail():
     outcome = decide(ONE, Ending(state="failed", results=(WORKER3,)))
     assert outcome == Outcome("user script", "train.py exited with status 3",
                               "Last lines of its stderr:\nTraceback\nValueError: x", 3)
+    assert outcome.text == "User script failed: train.py exited with status 3\n\nLast lines of its stderr:\n" \
+        "Traceback\nValueError: x\n"
+
+
+# --- the failure file's layout (docs/contract.md section 6) ----------------------------------------
+
+SECRET = "s3cr3t-" + "x" * 30
+MASKER = Masker({"api_token": SECRET})
+TWO_KB = "bad value " * 205
+
+
+@pytest.mark.parametrize("text,limit,line", [
+    ("short", 10, "short"),
+    ("exactly 10", 10, "exactly 10"),
+    ("eleven char", 10, "elev" + CUT_MARK),
+    ("two\nlines\r\nand\rmore", 100, "two lines and more"),
+    # Masked, then cut: a secret that straddles the cut leaves none of itself behind.
+    ("a" * 90 + SECRET + " tail", 100, "a" * 90 + "****" + CUT_MARK),
+    ("a" * 90 + SECRET, 200, "a" * 90 + MASK),
+    # A multi-line secret is masked before its line breaks become spaces.
+    ("key: " + SECRET[:10] + "\n" + SECRET[10:], 100, "key: " + "********"),
+])
+def test_one_line_masks_then_makes_one_line_then_cuts(text, limit, line):
+    masker = Masker({"api_token": SECRET, "private_key": SECRET[:10] + "\n" + SECRET[10:]})
+    assert one_line(text, limit, masker) == line
+
+
+@pytest.mark.parametrize("result,line", [
+    # A Python script: the exception the runner recorded, whole, after who and how.
+    (JobResult("worker", "algo-1", 1, ("Traceback",) + ("  frame",) * 80 + ("ValueError: bad",),
+               reason="ValueError: bad", recorded=True),
+     "User script failed: train.py exited with status 1: ValueError: bad"),
+    # sys.exit(3): the runner recorded no exception; the status says it all.
+    (JobResult("worker", "algo-1", 3, ("progress 3/10",), recorded=True),
+     "User script failed: train.py exited with status 3"),
+    # A shell script or a binary recorded nothing: its last non-empty stderr line.
+    (JobResult("worker", "algo-1", 2, ("cat: /x: No such file or directory", "", "  ")),
+     "User script failed: train.py exited with status 2: last stderr line: cat: /x: No such file or directory"),
+    (JobResult("worker", "algo-1", 2, ()), "User script failed: train.py exited with status 2"),
+    # Killed by a signal: its last words are no error.
+    (JobResult("worker", "algo-1", 137, ("epoch 3",), signal=9),
+     "User script failed: train.py was killed by SIGKILL (exit status 137); probably out of memory"),
+    # A parameter-server role runs no runner: its last stderr line.
+    (JobResult("server", "algo-1", 1, ("[12:00:01] Check failed: bind",)),
+     "Parameter server failed: the server process exited with status 1: last stderr line: "
+     "[12:00:01] Check failed: bind"),
+    # A long message: line 1 is cut to its limit with a visible marker; the type and the message's start stay.
+    (JobResult("worker", "algo-1", 1, (), reason="ValueError: " + TWO_KB, recorded=True),
+     ("User script failed: train.py exited with status 1: ValueError: " + TWO_KB)[:MAX_FIRST_LINE - len(CUT_MARK)]
+     + CUT_MARK),
+    # A multi-line message: its line breaks become spaces.
+    (JobResult("worker", "algo-1", 1, (), reason="KeyError: 'a'\nduring\nsetup", recorded=True),
+     "User script failed: train.py exited with status 1: KeyError: 'a' during setup"),
+    # A secret straddling the cut is masked first.
+    (JobResult("worker", "algo-1", 1, (), reason="ValueError: " + "v" * 730 + " " + SECRET + " end", recorded=True),
+     ("User script failed: train.py exited with status 1: ValueError: " + "v" * 730 + " " + MASK)[
+         :MAX_FIRST_LINE - len(CUT_MARK)] + CUT_MARK),
+])
+def test_line_one_names_the_error(result, line):
+    masking.use(MASKER)
+    try:
+        outcome = decide(ONE, Ending(state="failed", results=(result,)))
+        assert outcome.first_line == line
+        assert outcome.text.split("\n", 1)[0] == line and len(line) <= MAX_FIRST_LINE
+        assert "s3cr3t" not in outcome.text
+    finally:
+        masking.use(None)
+
+
+def test_line_one_of_a_rank_on_another_host_and_the_signal_after_it():
+    result = JobResult("worker", "algo-2", 1, (), reason="RuntimeError: nan loss", rank=3, recorded=True)
+    assert decide(TWO, Ending(state="failed", results=(result,), signum=15)).first_line == \
+        "User script failed: train.py (rank 3) on algo-2 exited with status 1 (the launcher then received SIGTERM): " \
+        "RuntimeError: nan loss"
+    # On another host, that host's own line 1 follows "Job failed on <host>:".
+    assert decide(Facts("algo-1", True, "train.py"), Ending(state="failed", results=(result,))).first_line == \
+        "Job failed on algo-2: User script failed: train.py (rank 3) on algo-2 exited with status 1: " \
+        "RuntimeError: nan loss"
+
+
+@pytest.mark.parametrize("others,attempts,text", [
+    ((), (), "L1\n\nD\n"),
+    (("algo-2: worker exited with status 1",), (),
+     "L1\nOther failures:\n  algo-2: worker exited with status 1\n\nD\n"),
+    ((), ("attempt 1: exited with status 3",), "L1\nEarlier attempts:\n  attempt 1: exited with status 3\n\nD\n"),
+    (tuple("f{}".format(i) for i in range(8)), ("a\nb",),
+     "L1\nOther failures:\n  f0\n  f1\n  f2\n  f3\n  f4\n  ... and 3 more\nEarlier attempts:\n  a b\n\nD\n"),
+    (("x" * 300 + SECRET,), (), "L1\nOther failures:\n  " + "x" * (MAX_BLOCK_LINE - 2 - len(CUT_MARK)) + CUT_MARK
+     + "\n\nD\n"),
+])
+def test_the_blocks_of_other_failures_and_earlier_attempts(others, attempts, text):
+    assert failure_text("something new", "m", "D", others=others, attempts=attempts, mask=MASKER) == \
+        text.replace("L1", "Something new failed: m")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from mx_training_toolkit import output
+from mx_training_toolkit.masking import Masker
 from mx_training_toolkit.output import CHUNK, MAX_LINE, TAIL_LINES, Forwarder, Output, Tail, pump
 
 PREFIX = b"[scheduler algo-1] "
@@ -188,7 +189,7 @@ def expected_tail(data):
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    return [line[:MAX_LINE].decode("utf-8", "replace") for line in lines[-TAIL_LINES:]]
+    return [output.utf8_head(line, MAX_LINE).decode("utf-8", "replace") for line in lines[-TAIL_LINES:]]
 
 
 def fed(data, sizes, **kwargs):
@@ -238,3 +239,63 @@ def test_tail_can_be_read_while_it_is_fed():
     assert list(tail) == ["one", "tw"]
     tail.feed(b"o\nthree\n")
     assert list(tail) == ["one", "two", "three"]
+
+
+# --- the tail masks before it cuts (docs/contract.md section 6) ----------------------------------
+
+@pytest.mark.parametrize("data,size,head", [
+    (b"abc", 5, b"abc"),
+    (b"abcdef", 3, b"abc"),
+    ("ab\u00e9".encode(), 3, b"ab"),  # inside a 2-byte character
+    ("ab\u20ac".encode(), 3, b"ab"), ("ab\u20ac".encode(), 4, b"ab"), ("ab\u20ac".encode(), 5, "ab\u20ac".encode()),
+    ("a\U0001f600b".encode(), 4, b"a"),  # inside a 4-byte character
+    (b"ab\xff\xfe", 3, b"ab\xff"),  # bytes that are no UTF-8 are kept as they are
+])
+def test_utf8_head_never_ends_inside_a_character(data, size, head):
+    assert output.utf8_head(data, size) == head
+
+
+def _masked_tail(secret, max_line=40):
+    masker = Masker({"api_token": secret})
+    return Tail(lines=5, max_line=max_line, window=16, mask=masker, reach=lambda: masker.reach)
+
+
+def test_a_secret_cut_by_the_line_limit_is_masked_whole():
+    secret = "t0k3n-" + "9" * 30
+    tail = _masked_tail(secret)
+    tail.feed(b"a" * 30 + secret.encode() + b" more\nnext\n")
+    assert list(tail) == ["a" * 30 + "******** m", "next"]  # masked, then cut to 40 bytes
+
+
+def test_s7_a_line_cut_inside_a_character_of_a_secret_shows_none_of_it():
+    """S7: the cut fell inside a UTF-8 character of the secret; the line ended in U+FFFD and the
+    secret's start stayed in clear. The secret is masked before the cut now."""
+    secret = "p\u00e4ss\u00e9-\u00fc\u00f6\u00e4-secret"
+    for before in range(30, 42):
+        tail = _masked_tail(secret)
+        tail.feed(b"x" * before + secret.encode() + b"\n")
+        (line,) = list(tail)
+        assert "p\u00e4" not in line and "\ufffd" not in line, (before, line)
+        assert len(line.encode()) <= 40
+
+
+def test_s7_with_a_secret_longer_than_the_margin_its_cut_start_is_masked():
+    secret = "\u00e9" * 30  # 60 bytes
+    masker = Masker({"api_token": secret})
+    tail = Tail(lines=5, max_line=40, window=16, mask=masker, reach=lambda: 0)  # no margin: the line end is cut
+    tail.feed(b"x" * 21 + secret.encode() + b"\n")
+    (line,) = list(tail)
+    assert line == "x" * 21 + "********" and "\ufffd" not in line
+
+
+def test_a_multi_line_secret_the_window_starts_inside_is_masked_line_by_line():
+    """S2: the tail's window of the last lines starts inside a PEM key printed on stderr."""
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join("MIIB{:02d}".format(i) * 10 for i in range(12)) + \
+        "\n-----END PRIVATE KEY-----"
+    masker = Masker({"private_key": key})
+    tail = Tail(lines=5, max_line=4000, window=16, mask=masker, reach=lambda: masker.reach)
+    tail.feed(("printed " + key + "\nafter 1\nafter 2\n").encode())
+    assert list(tail) == ["********"] * 3 + ["after 1", "after 2"]
+    whole = Tail(lines=30, mask=masker, reach=lambda: masker.reach)
+    whole.feed(("printed " + key + "\nafter\n").encode())
+    assert list(whole) == ["printed ********", "after"]

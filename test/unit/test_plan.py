@@ -88,11 +88,15 @@ def test_worker_argv(code, record, argv):
     assert code.argv(PY, record_status=record) == argv
 
 
-@pytest.mark.parametrize("kind,records", [("legacy", True), ("script", False)])
-def test_a_legacy_worker_records_its_status_and_reason_without_the_parameter_server(kind, records):
-    plan = plan_job(make_config(), {}, script(kind), {"algo-1": "127.0.0.1"}, PY, status_file="/tmp/st")
+@pytest.mark.parametrize("kind,target,records", [("legacy", "train.py", True), ("script", "train.py", True),
+                                                 ("module", "pkg.train", True), ("executable", "run.sh", False)])
+def test_a_python_worker_records_its_status_and_error_without_the_parameter_server(kind, target, records):
+    """Any Python worker runs through a runner, which records the error that ended it (for line 1
+    of the failure file); an executable cannot."""
+    plan = plan_job(make_config(), {}, script(kind, target), {"algo-1": "127.0.0.1"}, PY, status_file="/tmp/st")
     assert plan.worker.status_file == ("/tmp/st" if records else None)
     assert plan.worker.env == ({"MX_TRAINING_STATUS_FILE": "/tmp/st"} if records else {})
+    assert (plan.worker.argv[:2] == RUNNER[:2] or kind == "legacy") if records else plan.worker.argv[0] == "./run.sh"
 
 
 # ---- heterogeneous clusters: only the distribution groups' hosts form the parameter-server job ----
@@ -123,8 +127,8 @@ def test_the_distribution_groups_form_the_parameter_server_job(distribution, cur
     n = str(len(cfg.ps_hosts))
     for spec in plan.specs:
         if root is None:
-            assert spec.env == {"A": "1"}  # no kvstore variable at all
-            assert spec.argv == (PY, "train.py", "--epochs", "2") and spec.status_file is None
+            assert spec.env == {"A": "1", "MX_TRAINING_STATUS_FILE": "/tmp/st"}  # no kvstore variable at all
+            assert spec.argv == RUNNER + ("train.py", "--epochs", "2") and spec.status_file == "/tmp/st"
         else:
             assert (spec.env["DMLC_PS_ROOT_URI"], spec.env["DMLC_NUM_SERVER"], spec.env["DMLC_NUM_WORKER"]) == (
                 root, n, n)

@@ -120,3 +120,39 @@ def test_a_failure_that_only_says_another_rank_failed_is_a_consequence(tmp_path,
     runner.record_status(1, {runner.STATUS_FILE_ENV: path}, consequence=runner.is_consequence(error))
     assert runner.read_record(path)[2] is consequence
     assert runner.read_status(path) == (1, "")
+
+
+def test_the_reason_is_kept_bounded(status_file):
+    path, environ = status_file
+    runner.record_status(1, environ, reason="\U0001f600" * (runner.MAX_REASON + 500))  # 12 bytes each in JSON
+    assert os.path.getsize(path) <= runner.MAX_RECORD
+    assert runner.read_status(path) == (1, "\U0001f600" * runner.MAX_REASON)
+
+
+class _Custom(Exception):
+    pass
+
+
+class _BadStr(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize("error,text", [
+    (ValueError("bad value"), "ValueError: bad value"),
+    (ValueError("two\nlines"), "ValueError: two\nlines"),  # whole: line 1 makes it one line, after masking
+    (KeyError("k"), "KeyError: 'k'"),
+    (KeyboardInterrupt(), "KeyboardInterrupt"),
+    (SystemExit("no data found"), "SystemExit: no data found"),
+    (_Custom("x"), "test_runner_status._Custom: x"),
+    (_BadStr(), "test_runner_status._BadStr: <exception str() failed>"),
+])
+def test_describe_exception_as_a_traceback_ends(error, text):
+    assert runner.describe_exception(error).replace("test.unit.", "") == text
+
+
+@pytest.mark.parametrize("text", ["", "plain", 'q"uo\\te', "tab\there\nnew\rline\x00\x1f\x7f", "caf\u00e9 \u20ac",
+                                  "\U0001f600 and \ud83d alone \udcff", "\u2028\u2029\ufeff"])
+def test_json_string_is_read_back_by_json(text):
+    written = runner.json_string(text)
+    assert written.isascii() and json.loads(written) == text
