@@ -5,7 +5,8 @@ S3 requests have bounded timeouts and a few attempts (``S3_CONNECT_TIMEOUT``, ``
 with a ``CodeDownloadError`` instead of keeping the job busy for minutes. Environment:
 
 ``S3_ENDPOINT_URL``
-    another S3 endpoint for ``s3://`` code.
+    another S3 endpoint for ``s3://`` code; without it ``AWS_ENDPOINT_URL_S3`` (set by the SageMaker
+    Python SDK's local mode), then ``AWS_ENDPOINT_URL`` (``settings.s3_endpoint`` gives the rule).
 ``MX_TRAINING_S3_TIMEOUT_SECONDS``
     one number of seconds used for both the connect and the read timeout of each S3 request
     (default: 10 s to connect, 30 s for each reply).
@@ -22,13 +23,14 @@ import shutil
 import tempfile
 import threading
 
+from . import settings
 from .archive import check_directory, extract_tarball
 from .errors import CodeDownloadError
 from .log import get_logger
 
 log = get_logger(__name__)
 
-S3_ENDPOINT_ENV = "S3_ENDPOINT_URL"
+S3_ENDPOINT_ENV = settings.S3_ENDPOINT_ENV  # S3_ENDPOINT_URL
 S3_TIMEOUT_ENV = "MX_TRAINING_S3_TIMEOUT_SECONDS"
 S3_CONNECT_TIMEOUT = 10.0  # seconds to open a connection
 S3_READ_TIMEOUT = 30.0  # seconds S3 may stay silent on an open connection
@@ -90,7 +92,7 @@ def _download_s3(url, dest_file, environ, region=None):
     bucket, _, key = url[len("s3://"):].partition("/")
     if not bucket or not key:
         raise CodeDownloadError("sagemaker_submit_directory {!r} is not an s3://bucket/key URL".format(url))
-    endpoint = environ.get(S3_ENDPOINT_ENV) or None
+    endpoint = settings.s3_endpoint(environ)
     connect_timeout, read_timeout = s3_timeouts(environ)
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
                     retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS})

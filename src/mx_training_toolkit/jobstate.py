@@ -6,15 +6,18 @@ every worker of the job is done, a stop signal, time passed) and says what follo
 the tests) and an injected clock, so that every decision can be tested from a table of events.
 
 What the loop never does itself: stop processes. Whatever the final state, the launcher stops
-everything that is left with one deadline afterwards (``Supervisor.stop``).
+everything that is left with one deadline afterwards (``Supervisor.stop``), the way ``stop_plan``
+says: after a stop signal the workers first, with the long grace; else everything, with the short one.
 """
 
 import enum
 import time
+from typing import NamedTuple, Tuple
 
 from .log import get_logger
-from .outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, stopped_result
-from .plan import SERVICE_ROLES, SUPPORT_ROLES, WORKER
+from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, stopped_result
+from .plan import PS_ROLES, SERVICE_ROLES, SUPPORT_ROLES, WORKER
+from .signals import forwarded
 
 log = get_logger(__name__)
 
@@ -35,7 +38,8 @@ class JobState(enum.Enum):
                     service roles (Horovod's rendezvous server) are not waited for.
     ``SUCCEEDED``   every worker of the job is done and every role exited 0 or ran out of time.
     ``FAILED``      a process here failed (or a role exited 0 too early), or another host failed.
-    ``STOPPED``     the launcher received a stop signal before the job finished.
+    ``STOPPED``     the launcher received a stop signal before the job finished, or another host's
+                    launcher did (the platform stops every host; the first to hear it tells the others).
 
     Only these transitions happen: PREPARING -> RUNNING -> WAITING -> WINDING_DOWN -> SUCCEEDED,
     with WAITING and WINDING_DOWN skipped when there is nothing to wait for, and any state that
@@ -53,6 +57,32 @@ class JobState(enum.Enum):
     @property
     def final(self):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
+
+
+class Stop(NamedTuple):
+    """How the launcher stops what is left of the job (``Supervisor.stop`` carries it out)."""
+
+    signum: int  # the signal the processes get
+    grace: float  # seconds from the first signal sent to SIGKILL, for everything
+    first: Tuple[str, ...] = ()  # roles signalled first; the rest once these have exited (or at the grace)
+    linger: float = 0.0  # then, seconds the ``lingering`` roles may take to exit by themselves before their signal
+    lingering: Tuple[str, ...] = ()
+
+
+def stop_plan(state, signum, stop_grace, failure_grace, linger=0.0):
+    """How to stop what is left once the job's loop reached ``state`` -> ``Stop``. ``signum`` is the
+    stop signal that stopped the job (the launcher's own, or a stopped host's), else the launcher's
+    first stop signal or 0.
+
+    A stopped job is one the platform wants to end without losing work: the workers (the script,
+    its Horovod ranks) get the signal first and ``stop_grace`` to finish a batch and checkpoint,
+    while the scheduler, servers and rendezvous server they need keep running; once the workers
+    have exited, the parameter-server roles get ``linger`` to exit by themselves (they do once every
+    worker of the job has finalised), then the signal. A failed or finished job is only ended:
+    everything gets the signal at once and ``failure_grace``."""
+    if state == JobState.STOPPED:
+        return Stop(forwarded(signum), stop_grace, (WORKER,), linger, PS_ROLES)
+    return Stop(forwarded(signum), failure_grace)
 
 
 class JobPolicy:
@@ -102,7 +132,12 @@ class JobPolicy:
         if event.kind == SIGNAL:
             self._stop(event.signum)
         elif event.kind == PEER_FAILED:
-            self._fail(event.result, tell=False)
+            if event.result.role == LAUNCHER and event.result.signal:  # another host was stopped
+                self.results.append(event.result)
+                self.signum = event.result.signal
+                self._become(JobState.STOPPED)
+            else:
+                self._fail(event.result, tell=False)
         elif event.kind == ALL_DONE:
             self._all_done = True
             if self.state == JobState.WAITING:
@@ -158,6 +193,11 @@ class JobPolicy:
         if tell:
             self.outbox.append(("failed", result))
         self._become(JobState.FAILED)
+
+    def stop_plan(self, signum, stop_grace, failure_grace):
+        """How to stop what is left of the job now that it ended -> ``Stop`` (see ``stop_plan``);
+        ``signum``: the launcher's first stop signal, or 0."""
+        return stop_plan(self.state, self.signum or signum, stop_grace, failure_grace, self.linger)
 
     def _stop(self, signum):
         self.signum = signum

@@ -211,6 +211,24 @@ def plan_hosts(args, root):
     return out
 
 
+def launcher_limits(environ):
+    """-> (how long mx-train waits for its launchers once it forwarded a stop signal, how long for
+    the other hosts once one failed). Both exceed the launchers' own graces (read from the same
+    environment as theirs) by what the platform leaves them after the default stop grace: with
+    the default settings mx-train waits for a stop as the platform does, 120 s. An unusable setting
+    is the launchers' to report: mx-train then waits as for the defaults."""
+    from .errors import ConfigError
+    from .settings import DEFAULT_STOP_GRACE, PLATFORM_STOP_WINDOW, Settings, from_environ
+
+    try:
+        settings = from_environ(environ)
+    except ConfigError:
+        settings = Settings()
+    margin = PLATFORM_STOP_WINDOW - DEFAULT_STOP_GRACE
+    # A host whose launcher failed may have been stopped: the others then get the stop grace too.
+    return settings.stop_grace + margin, max(settings.stop_grace, settings.failure_grace) + margin
+
+
 def run_hosts(supervisor, launchers, stop_after_failure=30.0):
     """Run one launcher per host -> (the job's exit status, the stop signal or 0). Every launcher
     of a failed job exits with the root cause's status, so the first failure's is the job's."""
@@ -256,14 +274,17 @@ def main(argv=None):
     os.makedirs(root, exist_ok=True)
     # The launchers run in sessions of their own (a terminal's Ctrl-C, a closed terminal's SIGHUP
     # do not reach them): stopping them is this command's job, and each forwards the stop to its job.
-    supervisor = Supervisor(host="local", grace=30.0)
-    signals = StopSignals(supervisor.post)
+    stop_wait, failure_wait = launcher_limits(os.environ)
+    supervisor = Supervisor(host="local", grace=stop_wait)
+    # A second Ctrl-C is forwarded too: a launcher that is already stopping then SIGKILLs its job at once.
+    signals = StopSignals(supervisor.post, lambda: supervisor.send(signal.SIGINT))
     signals.install()
     launchers = plan_hosts(args, root)
     print("mx-train: {} host(s) under {}".format(len(launchers), root), file=sys.stderr)
-    status, signum, statuses = run_hosts(supervisor, launchers)
+    status, signum, statuses = run_hosts(supervisor, launchers, failure_wait)
     if signum:
-        print("mx-train: received {}; stopping every host".format(signal.Signals(signum).name), file=sys.stderr)
+        print("mx-train: received {}; stopping every host (Ctrl-C again: kill their jobs at once)".format(
+            signal.Signals(signum).name), file=sys.stderr)
         status = 128 + signum
     supervisor.stop(forwarded(signum))
     for child in supervisor.children:

@@ -87,6 +87,7 @@ class Ending(NamedTuple):
     signum: int = 0  # the first stop signal the launcher received, if any
     worker: Optional[JobResult] = None  # the worker's end, when a stop came while it ran
     worker_killed: bool = False  # the launcher had to SIGKILL the worker after the grace period
+    hurried: bool = False  # ... or at once, on a second SIGINT
     user_failure_file: bool = False  # the user script wrote output/failure itself
 
 
@@ -245,7 +246,9 @@ def _of_stop(facts, ending):
     worker = ending.worker
     detail = ""
     if worker is not None:
-        if ending.worker_killed:
+        if ending.worker_killed and ending.hurried:
+            message += "; {} was killed at once on a second SIGINT".format(facts.entry_point)
+        elif ending.worker_killed:
             message += "; {} did not stop within {:.0f} s and was killed".format(facts.entry_point, facts.grace)
         else:
             message += "; {} {}".format(facts.entry_point, describe_status(worker.status, worker.signal))

@@ -38,11 +38,13 @@ class StopSignals:
     """The stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT): the first one decides. Its handler
     posts a ``SIGNAL`` event (``post`` must be safe in a signal handler: ``SimpleQueue.put`` is);
     inside ``interruptible()`` (steps that may block outside the run loop: a download, waiting
-    for hosts) it also raises ``Terminated`` at once. SIGCHLD posts a ``CHILD`` event, so that
-    orphans are reaped as they exit."""
+    for hosts) it also raises ``Terminated`` at once. A SIGINT after the first stop signal (a
+    second Ctrl-C) calls ``hurry``: stop waiting for the job. Other later signals change nothing.
+    SIGCHLD posts a ``CHILD`` event, so that orphans are reaped as they exit."""
 
-    def __init__(self, post):
+    def __init__(self, post, hurry=None):
         self.post = post
+        self.hurry = hurry
         self.signum = 0
         self._raise = False
 
@@ -52,8 +54,10 @@ class StopSignals:
         signal.signal(signal.SIGCHLD, self._on_child)
 
     def _on_signal(self, signum, frame):
-        if self.signum:
-            return  # the first signal decides; the stop is already under way
+        if self.signum:  # the first signal decides; the stop is already under way
+            if signum == signal.SIGINT and self.hurry is not None:
+                self.hurry()
+            return
         self.signum = signum
         self.post(Event(SIGNAL, signum=signum))
         if self._raise:

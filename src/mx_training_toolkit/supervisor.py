@@ -177,6 +177,7 @@ class Supervisor:
         self._stdout = _Output(stdout or sys.stdout.buffer)
         self._stderr = _Output(stderr or sys.stderr.buffer)
         self._preexec = None
+        self.hurried = False
 
     def start(self, spec):
         """Start ``spec`` in its own session, output piped to our reader threads -> ``Child``."""
@@ -265,25 +266,42 @@ class Supervisor:
                 except ChildProcessError:
                     pass
 
-    def stop(self, signum=signal.SIGTERM):
-        """Send ``signum`` to every group and every stray descendant, SIGKILL what is left after
-        the grace period, reap all. Returns the number of seconds it took."""
+    def send(self, signum):
+        """For a signal handler: send ``signum`` to every group now."""
+        for c in self.children:
+            _signal_group(c.pgid, signum)
+
+    def hurry(self):
+        """For a signal handler: end a stop under way (or the next one) at once, SIGKILL for all."""
+        self.hurried = True
+
+    def stop(self, signum=signal.SIGTERM, grace=None, first=(), linger=0.0, lingering=()):
+        """Stop every group and every stray descendant with one deadline, ``grace`` seconds away
+        (default ``self.grace``): send ``signum`` first to the groups of the roles in ``first`` (all
+        groups when it is empty); once those have exited, give the groups of the roles in
+        ``lingering`` up to ``linger`` seconds to exit by themselves, then send ``signum`` to every
+        other group and stray. At the deadline (at once after ``hurry``) SIGKILL what is left;
+        reap all. Returns the number of seconds it took."""
         began = time.monotonic()
+        grace = self.grace if grace is None else grace
+        deadline = began + grace
         groups = {c.pgid: c for c in self.children}
-        live = [g for g in groups if _signal_group(g, signum)]
+        leading = [g for g, c in groups.items() if c.spec.role in first] if first else list(groups)
+        live = self._wait([g for g in leading if _signal_group(g, signum)], deadline)
+        if first and not live and linger:  # every worker exited: servers leave once all have finalised
+            waiting = [g for g, c in groups.items() if c.spec.role in lingering and _signal_group(g, 0)]
+            self._wait(waiting, min(deadline, time.monotonic() + linger))
+        live += [g for g in groups if g not in leading and _signal_group(g, signum)]
         tree = _Tree(self) if _has_children() else None  # psutil only when something is left
         if tree is not None:
             tree.signal_strays(signum)
-        deadline = began + self.grace
-        while (live or (tree and tree.strays_alive())) and time.monotonic() < deadline:
-            time.sleep(0.02)
-            self.reap_orphans()
-            live = [g for g in live if _signal_group(g, 0)]
-            if tree is not None:
-                tree.signal_strays(signum)
+        live = self._wait(live, deadline, tree, signum)
         for g in live:
-            log.warning("process group %d did not stop within %.0f s of %s: killing it", g, self.grace,
-                        signal.Signals(signum).name)
+            if self.hurried:
+                log.warning("process group %d: killing it now (a second SIGINT)", g)
+            else:
+                log.warning("process group %d did not stop within %.0f s of %s: killing it", g, grace,
+                            signal.Signals(signum).name)
             _signal_group(g, signal.SIGKILL)
             groups[g].killed = True
         for c in self.children:
@@ -297,6 +315,17 @@ class Supervisor:
             c.drain(1.0)
         self.reap_orphans()
         return time.monotonic() - began
+
+    def _wait(self, live, deadline, tree=None, signum=0):
+        """Wait until the groups ``live`` (and the strays of ``tree``, which get ``signum`` as they
+        appear) are gone, or ``deadline``, or ``hurry`` -> the groups still alive."""
+        while (live or (tree and tree.strays_alive())) and time.monotonic() < deadline and not self.hurried:
+            time.sleep(0.02)
+            self.reap_orphans()
+            live = [g for g in live if _signal_group(g, 0)]
+            if tree is not None:
+                tree.signal_strays(signum)
+        return [g for g in live if _signal_group(g, 0)]
 
 
 class _Tree:

@@ -7,7 +7,7 @@ from . import code, config, environment, failure, jobstate, masking, network, ou
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
-from .signals import StopSignals, forwarded
+from .signals import StopSignals
 from .supervisor import Supervisor, become_subreaper
 
 log = get_logger("mx_training_toolkit")
@@ -34,15 +34,15 @@ def main(argv=None):
     _occupy_closed_streams()
     environ = dict(os.environ)
     supervisor = Supervisor()
-    signals = StopSignals(supervisor.post)
+    signals = StopSignals(supervisor.post, supervisor.hurry)  # a second SIGINT: SIGKILL the job now
     signals.install()
     become_subreaper()
     job = _Job(environ, supervisor, signals, args)
     ending = job.run()
-    supervisor.stop(forwarded(signals.signum))  # a signal now is recorded, never raised
+    supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
     supervisor.remove_scratch()
     worker, killed = supervisor.final_result(plan.WORKER)
-    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed,
+    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=supervisor.hurried,
                              user_failure_file=failure.user_wrote_failure(job.paths))
     result = outcome.decide(job.facts, ending)
     if result.ok:
@@ -63,6 +63,8 @@ class _Job:
         self.signals = signals
         self.paths = config.Paths(config.base_dir_from(environ))
         self.facts = Facts()
+        self.settings = settings_mod.Settings()  # the defaults until the environment is read
+        self.policy = None
         self.channel = None
         self.process_env = {}
 
@@ -72,12 +74,13 @@ class _Job:
             with self.signals.interruptible():
                 failure.clear_stale(self.paths)  # first: a bad setting below must not leave an old reason standing
                 _check_arguments(self.args)
-                settings = settings_mod.from_environ(self.environ)
+                settings = self.settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)
                 env = self.configure(settings)
                 addresses = self.connect_hosts(settings, env)
                 user_code = self.prepare_code(env)
-            policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1, settings.linger)
+            policy = self.policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1,
+                                                      settings.linger)
             self.install(policy, env, user_code)
             if not policy.state.final:
                 self.run_processes(policy, settings, env, user_code, addresses)
@@ -98,6 +101,13 @@ class _Job:
             if self.channel is not None:
                 self.channel.close()
 
+    def stop_plan(self):
+        """How to stop what is left of the job -> ``jobstate.Stop``."""
+        graces = self.settings.stop_grace, self.settings.failure_grace
+        if self.policy is None:  # nothing of the job ran (pip, stopped at once)
+            return jobstate.stop_plan(jobstate.JobState.PREPARING, self.signals.signum, *graces)
+        return self.policy.stop_plan(self.signals.signum, *graces)
+
     def configure(self, settings):
         """Configuration and environment -> ``TrainingEnv``. Raises ``ConfigError``."""
         cfg = config.load(settings.base_dir, self.environ)
@@ -112,7 +122,6 @@ class _Job:
         env = environment.build(cfg, self.environ)
         self.facts = Facts(cfg.current_host, len(cfg.hosts) > 1, cfg.user_entry_point, settings.stop_grace)
         self.supervisor.host = cfg.current_host
-        self.supervisor.grace = settings.stop_grace
         log.info("environment: %s", env.log_summary())
         if enabled(DEBUG):
             log.debug("environment (all of it): %s", env.log_details())

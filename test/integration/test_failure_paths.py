@@ -38,7 +38,7 @@ def first_line(job):
 def test_a_signal_during_the_final_cleanup(job, exit_code, status, line):
     job.add_script("train.py", DAEMON + "sys.exit({})\n".format(exit_code))
     job.entry("train.py")
-    proc = job.start(MX_TRAINING_STOP_GRACE_SECONDS="4")
+    proc = job.start(MX_TRAINING_FAILURE_GRACE_SECONDS="4")  # a finished job's leftovers get the failure grace
     assert proc.stdout.readline() == b"script: leaving\n"
     time.sleep(1.0)  # the launcher is now waiting for the daemon, which ignores SIGTERM
     proc.send_signal(signal.SIGTERM)

@@ -131,6 +131,32 @@ def test_an_endpoint_that_never_answers_ends_the_download(tmp_path, aws_env, sil
     assert os.listdir(str(tmp_path)) == []
 
 
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+def test_the_aws_endpoint_variables_name_the_endpoint_too(tmp_path, aws_env, silent_server, variable):
+    # SDK local mode sets AWS_ENDPOINT_URL_S3 in every container; the download goes there, and the
+    # error names it as it names S3_ENDPOINT_URL's.
+    url = "s3://training-code/jobs/j-1/sourcedir.tar.gz"
+    with pytest.raises(CodeDownloadError) as caught:
+        download.fetch(url, str(tmp_path / "staging"), {variable: silent_server.url, download.S3_TIMEOUT_ENV: "0.3"},
+                       "us-east-1")
+    assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
+                                 "3 attempts)".format(url, silent_server.url))
+    assert len(silent_server.connections) == download.S3_ATTEMPTS
+
+
+def test_s3_endpoint_url_wins_over_the_one_sdk_local_mode_sets(tmp_path, aws_env, silent_server):
+    url = "s3://training-code/jobs/j-1/sourcedir.tar.gz"
+    with socket.socket() as unused:  # a port nothing listens on: a download sent there fails at once
+        unused.bind(("127.0.0.1", 0))
+        elsewhere = "http://127.0.0.1:{}".format(unused.getsockname()[1])
+    environ = {download.S3_ENDPOINT_ENV: silent_server.url, "AWS_ENDPOINT_URL_S3": elsewhere,
+               download.S3_TIMEOUT_ENV: "0.3"}
+    with pytest.raises(CodeDownloadError) as caught:
+        download.fetch(url, str(tmp_path / "staging"), environ, "us-east-1")
+    assert "the S3 endpoint {} did not answer".format(silent_server.url) in str(caught.value)
+    assert len(silent_server.connections) == download.S3_ATTEMPTS
+
+
 def test_an_endpoint_that_never_accepts_ends_the_download(tmp_path, aws_env):
     # A listening socket whose accept queue is full: the kernel drops further SYNs, so
     # connecting times out (what a firewall that drops packets looks like).

@@ -1,12 +1,14 @@
 """The job's decisions, driven from tables of event histories with a fake clock and a fake process
 starter (no processes, no real time). Each row: what happens when, and what the loop decides."""
 
+import signal
+
 import pytest
 
 from mx_training_toolkit import jobstate
-from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, SETTLE, JobPolicy, JobState
-from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult
-from mx_training_toolkit.plan import ProcessSpec
+from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, SETTLE, JobPolicy, JobState, Stop
+from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult, stopped_result
+from mx_training_toolkit.plan import PS_ROLES, WORKER, ProcessSpec
 from fakes import FakeClock
 
 GRACE = 3.0  # the parameter-server roles' time after every worker is done
@@ -260,3 +262,70 @@ HOROVOD = [
 @pytest.mark.parametrize("name,history,state,results,end,sent", HOROVOD, ids=[row[0] for row in HOROVOD])
 def test_horovod_decisions(name, history, state, results, end, sent):
     assert play_ranks(history) == (state, results, pytest.approx(end), sent)
+
+
+def peer_stopped(host, signum):
+    return Event(PEER_FAILED, result=stopped_result(host, signum))
+
+
+# A stop of another host's launcher (the platform stops every host) is a stop here too: the workers
+# get its signal and the long grace, not the failure's short one.
+PEER_STOPS = [
+    ("another host stopped while running", PS_FIRST_HOST, [(3, "posted", peer_stopped("algo-2", 15))],
+     JobState.STOPPED, 15),
+    ("another host stopped by Ctrl-C", PLAIN, [(3, "posted", peer_stopped("algo-2", 2))], JobState.STOPPED, 2),
+    ("another host stopped before start", PS_FIRST_HOST, [(0, "posted", peer_stopped("algo-2", 15))],
+     JobState.STOPPED, 15),
+    ("another host failed", PLAIN, [(3, "peer", "algo-2", 3)], JobState.FAILED, 0),
+]
+
+
+@pytest.mark.parametrize("name,roles,history,state,signum", PEER_STOPS, ids=[row[0] for row in PEER_STOPS])
+def test_another_hosts_stop(name, roles, history, state, signum):
+    clock = FakeClock()
+    channel = FakeChannel()
+    policy = JobPolicy("algo-1", True, GRACE, clock)
+    jobstate.run(policy, FakeProcesses(clock, history), [spec(r) for r in roles], channel)
+    assert (policy.state, policy.signum, channel.sent) == (state, signum, [])  # nothing told back
+    assert [(r.role, r.host) for r in policy.results] == [("launcher" if signum else "worker", "algo-2")]
+
+
+STOP_GRACE, FAILURE_GRACE = 105.0, 10.0
+WORKERS_FIRST = ((WORKER,), GRACE, PS_ROLES)
+
+# (name, history, the launcher's first stop signal, the Stop: signal, grace, first, linger, lingering)
+STOP_PLANS = [
+    ("a stop signal: the workers first, the long grace", [(3, "signal", 15)], 15,
+     Stop(signal.SIGTERM, STOP_GRACE, *WORKERS_FIRST)),
+    ("SIGINT stays SIGINT", [(3, "signal", 2)], 2, Stop(signal.SIGINT, STOP_GRACE, *WORKERS_FIRST)),
+    ("SIGHUP becomes SIGTERM", [(3, "signal", 1)], 1, Stop(signal.SIGTERM, STOP_GRACE, *WORKERS_FIRST)),
+    ("a stop while waiting for the other hosts", [(3, "exit", "worker", 0), (4, "signal", 15)], 15,
+     Stop(signal.SIGTERM, STOP_GRACE, *WORKERS_FIRST)),
+    ("another host's stop", [(3, "posted", peer_stopped("algo-2", 15))], 0,
+     Stop(signal.SIGTERM, STOP_GRACE, *WORKERS_FIRST)),
+    ("another host's Ctrl-C, then ours as SIGTERM", [(3, "posted", peer_stopped("algo-2", 2))], 15,
+     Stop(signal.SIGINT, STOP_GRACE, *WORKERS_FIRST)),
+    ("a failure here: everything at once, the short grace", [(3, "exit", "worker", 3)], 0,
+     Stop(signal.SIGTERM, FAILURE_GRACE)),
+    ("a failure elsewhere", [(3, "peer", "algo-2", 3)], 0, Stop(signal.SIGTERM, FAILURE_GRACE)),
+    ("a failure, then a Ctrl-C: the failure decided, the signal is forwarded", [(3, "exit", "worker", 3)], 2,
+     Stop(signal.SIGINT, FAILURE_GRACE)),
+    ("a success: leftovers get the short grace", [(3, "exit", "worker", 0), (4, "all-done")], 0,
+     Stop(signal.SIGTERM, FAILURE_GRACE)),
+    ("a signal after the job finished", [(3, "exit", "worker", 0), (4, "all-done")], 15,
+     Stop(signal.SIGTERM, FAILURE_GRACE)),
+]
+
+
+@pytest.mark.parametrize("name,history,signum,stop", STOP_PLANS, ids=[row[0] for row in STOP_PLANS])
+def test_how_what_is_left_is_stopped(name, history, signum, stop):
+    clock = FakeClock()
+    policy = JobPolicy("algo-1", True, GRACE, clock)
+    jobstate.run(policy, FakeProcesses(clock, history), [spec(r) for r in PS_FIRST_HOST], FakeChannel())
+    assert policy.stop_plan(signum, STOP_GRACE, FAILURE_GRACE) == stop
+
+
+def test_nothing_ran_yet_the_short_grace():
+    assert jobstate.stop_plan(JobState.PREPARING, 15, STOP_GRACE, FAILURE_GRACE) == Stop(signal.SIGTERM, FAILURE_GRACE)
+    assert jobstate.stop_plan(JobState.STOPPED, 2, STOP_GRACE, FAILURE_GRACE, 1.5) == Stop(
+        signal.SIGINT, STOP_GRACE, (WORKER,), 1.5, PS_ROLES)

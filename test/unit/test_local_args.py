@@ -70,3 +70,14 @@ def test_a_base_dir_that_is_a_file_is_a_usage_error(capsys, tmp_path):
 def test_a_relative_base_dir_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert local.parse_args(["--base-dir", "runs/one"]).base_dir == str(tmp_path / "runs" / "one")
+
+
+@pytest.mark.parametrize("environ,limits", [
+    ({}, (120.0, 120.0)),  # as the platform: SIGKILL 120 s after the stop
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "5"}, (20.0, 25.0)),  # the failure grace, 10 s, is then the larger
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "300", "MX_TRAINING_FAILURE_GRACE_SECONDS": "1"}, (315.0, 315.0)),
+    ({"MX_TRAINING_FAILURE_GRACE_SECONDS": "200"}, (120.0, 215.0)),
+    ({"MX_TRAINING_STOP_GRACE_SECONDS": "inf"}, (120.0, 120.0)),  # the launchers report it; mx-train waits as by default
+])
+def test_mx_train_waits_longer_than_its_launchers_graces(environ, limits):
+    assert local.launcher_limits(environ) == limits

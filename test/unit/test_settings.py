@@ -6,32 +6,45 @@ from mx_training_toolkit import settings
 from mx_training_toolkit.errors import ConfigError
 
 GRACE, WAIT, LINGER = settings.STOP_GRACE_ENV, settings.HOST_WAIT_ENV, settings.LINGER_ENV
+FAILURE = settings.FAILURE_GRACE_ENV
+FIELDS = {GRACE: "stop_grace", FAILURE: "failure_grace", WAIT: "host_wait", LINGER: "linger"}
 
 
 def test_defaults_from_an_empty_environment():
     s = settings.from_environ({})
     assert s == settings.Settings()
-    assert s == ("/opt/ml", 10.0, 300.0, 3.0, {})
-    assert (s.stop_grace, s.host_wait, s.linger) == (10.0, 300.0, 3.0)
+    assert s == ("/opt/ml", 105.0, 10.0, 300.0, 3.0, {})
+    assert (s.stop_grace, s.failure_grace, s.host_wait, s.linger) == (105.0, 10.0, 300.0, 3.0)
     assert s.base_dir == "/opt/ml" and s.address_map == {}
 
 
+def test_the_stop_grace_leaves_the_launchers_time_within_the_platforms_window():
+    # The platform SIGKILLs 120 s after its SIGTERM; the launchers need the rest (docs/contract.md).
+    assert settings.PLATFORM_STOP_WINDOW == 120.0
+    assert 100.0 <= settings.DEFAULT_STOP_GRACE <= settings.PLATFORM_STOP_WINDOW - 10.0
+    assert settings.DEFAULT_FAILURE_GRACE == 10.0
+
+
 def test_every_setting_from_the_environment():
-    s = settings.from_environ({"SAGEMAKER_BASE_DIR": "/job", GRACE: "2.5", WAIT: "600", LINGER: "0",
+    s = settings.from_environ({"SAGEMAKER_BASE_DIR": "/job", GRACE: "2.5", FAILURE: "1", WAIT: "600", LINGER: "0",
                                "MX_TRAINING_HOST_ADDRESSES": '{"algo-1": "127.0.0.2"}'})
-    assert s == settings.Settings(base_dir="/job", stop_grace=2.5, host_wait=600.0, linger=0.0,
+    assert s == settings.Settings(base_dir="/job", stop_grace=2.5, failure_grace=1.0, host_wait=600.0, linger=0.0,
                                   address_map={"algo-1": "127.0.0.2"})
 
 
 def test_the_variable_names():
-    assert (GRACE, WAIT, LINGER) == ("MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_HOST_WAIT_SECONDS",
-                                     "MX_TRAINING_PS_LINGER_SECONDS")
-    assert [d[1] for d in settings.DURATIONS] == [GRACE, WAIT, LINGER]
+    assert (GRACE, FAILURE, WAIT, LINGER) == ("MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS",
+                                              "MX_TRAINING_HOST_WAIT_SECONDS", "MX_TRAINING_PS_LINGER_SECONDS")
+    assert [d[1] for d in settings.DURATIONS] == [GRACE, FAILURE, WAIT, LINGER]
 
 
 @pytest.mark.parametrize("name, text, expected", [
-    (GRACE, "", 10.0),  # empty is unset
-    (GRACE, "   ", 10.0),
+    (GRACE, "", 105.0),  # empty is unset
+    (GRACE, "   ", 105.0),
+    (FAILURE, "", 10.0),
+    (FAILURE, "0", 0.0),
+    (FAILURE, "2.5", 2.5),
+    (FAILURE, "86400", 86400.0),
     (GRACE, "0", 0.0),
     (GRACE, "-0", 0.0),
     (GRACE, " 3 ", 3.0),
@@ -43,8 +56,7 @@ def test_the_variable_names():
     (WAIT, "1e5", 100000.0),
 ])
 def test_accepted_values(name, text, expected):
-    value = getattr(settings.from_environ({name: text}), {GRACE: "stop_grace", WAIT: "host_wait",
-                                                          LINGER: "linger"}[name])
+    value = getattr(settings.from_environ({name: text}), FIELDS[name])
     assert value == expected and isinstance(value, float)
     assert str(value) != "-0.0"
 
@@ -66,6 +78,11 @@ REFUSED = [
     (GRACE, "10s", None),
     (GRACE, "0x10", None),
     (GRACE, "1,5", None),
+    (FAILURE, "inf", "MX_TRAINING_FAILURE_GRACE_SECONDS='inf': expected a number of seconds between 0 and 86400"),
+    (FAILURE, "-1", None),
+    (FAILURE, "nan", None),
+    (FAILURE, "86401", None),
+    (FAILURE, "10s", None),
     (WAIT, "inf", "MX_TRAINING_HOST_WAIT_SECONDS='inf': expected a number of seconds between 0 and 604800"),
     (WAIT, "604801", None),
     (WAIT, "-1", None),
@@ -107,3 +124,30 @@ def test_settings_are_immutable():
         s.stop_grace = 1.0
     with pytest.raises(TypeError):
         s.address_map["algo-1"] = "10.0.0.1"
+
+
+OURS, AWS_S3, AWS_ANY, IGNORE = (settings.S3_ENDPOINT_ENV, settings.AWS_S3_ENDPOINT_ENV, settings.AWS_ENDPOINT_ENV,
+                                 settings.AWS_IGNORE_ENDPOINTS_ENV)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, None),  # AWS's own endpoint for the region
+    ({OURS: "http://ours:9000"}, "http://ours:9000"),
+    ({AWS_S3: "http://sdk:9000"}, "http://sdk:9000"),  # what SDK local mode sets
+    ({AWS_ANY: "http://any:9000"}, "http://any:9000"),
+    ({OURS: "http://ours:9000", AWS_S3: "http://sdk:9000", AWS_ANY: "http://any:9000"}, "http://ours:9000"),
+    ({AWS_S3: "http://sdk:9000", AWS_ANY: "http://any:9000"}, "http://sdk:9000"),
+    ({OURS: "", AWS_S3: "http://sdk:9000"}, "http://sdk:9000"),  # empty is unset
+    ({OURS: "  ", AWS_S3: " ", AWS_ANY: "http://any:9000"}, "http://any:9000"),
+    ({AWS_S3: "http://sdk:9000", IGNORE: "true"}, None),  # botocore's switch for the AWS variables
+    ({AWS_S3: "http://sdk:9000", IGNORE: "TRUE"}, None),
+    ({AWS_S3: "http://sdk:9000", IGNORE: "false"}, "http://sdk:9000"),
+    ({OURS: "http://ours:9000", IGNORE: "true"}, "http://ours:9000"),  # ours is not an AWS variable
+])
+def test_the_s3_endpoint_and_its_precedence(environ, expected):
+    assert settings.s3_endpoint(environ) == expected
+
+
+def test_the_s3_endpoint_variable_names():
+    assert (OURS, AWS_S3, AWS_ANY, IGNORE) == ("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+                                               "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
