@@ -17,7 +17,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "train=mx_training_toolkit.training:main",
+            "train=mx_training_toolkit.command:train",
             "mx-train=mx_training_toolkit.local:main",
         ]
     },

@@ -39,8 +39,8 @@ import time
 from . import masking
 from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
-from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, is_nonce, proof,
-                       reported_result, verify)
+from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, is_nonce, is_proof,
+                       proof, reported_result, verify)
 from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
 from .signals import start_thread
 
@@ -227,8 +227,15 @@ class Coordinator:
             self._drop(conn, "a hello as {} from {}, which is not {}'s address".format(claimed, conn.address, claimed))
             return False
         if not verify(given, self._secret, conn.nonce, claimed, self._identity):
-            self._drop(conn, "a hello as {} without this job's proof (every host needs the same hyperparameters.json "
-                             "and {})".format(claimed, SECRET_ENV), tell=True)
+            why = "a hello as {} without this job's proof (every host needs the same hyperparameters.json and {})" \
+                .format(claimed, SECRET_ENV)
+            self._drop(conn, why, tell=True)
+            if is_proof(given) and self.addresses.get(claimed) == conn.address:
+                # A launcher of this job's host with another configuration: the job cannot run; fail it
+                # everywhere now rather than wait for that host until the join timeout. Malformed bytes, or
+                # a hello from any other address, change nothing (anyone can send those).
+                self._end(JobResult(CHANNEL, claimed, EXIT_HOSTS, (), "{} is configured differently: {}".format(
+                    claimed, why)), tell_self=True)
             return False
         with self._lock:
             if claimed in self._peers:

@@ -17,6 +17,12 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 HANDLED = STOP_SIGNALS + (signal.SIGCHLD,)
 
 
+def block_stop_signals():
+    """Hold the stop signals back (pending, never lost, and never the default action that would
+    kill the launcher without an outcome) until ``StopSignals.install`` has the handlers in place."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 def forwarded(signum):
     """The signal the job gets when the launcher received ``signum``: SIGINT stays SIGINT (a
     script's KeyboardInterrupt), every other stop signal becomes SIGTERM, the one scripts trap."""
@@ -47,23 +53,52 @@ class StopSignals:
         self.hurry = hurry
         self.signum = 0
         self._raise = False
+        self._arrivals = None  # the read end of the wakeup pipe: signal numbers in the order they arrived
+        self._earliest = None  # the first stop signal read from it
 
     def install(self):
+        """Install the handlers (main thread only), then let through the stop signals that
+        ``block_stop_signals`` held back at start-up: one that arrived meanwhile is handled now."""
+        import os
+
+        read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        self._arrivals = read
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         signal.signal(signal.SIGCHLD, self._on_child)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _drain(self):
+        """Read the wakeup pipe: the C handler writes each signal's number to it as it arrives.
+        Python runs pending handlers in signal-number order (SIGHUP before SIGTERM); the pipe
+        keeps the order of arrival. The first stop signal read is kept."""
+        import os
+
+        while self._arrivals is not None:
+            try:
+                data = os.read(self._arrivals, 4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                return
+            if self._earliest is None:
+                self._earliest = next((n for n in data if n in STOP_SIGNALS), None)
 
     def _on_signal(self, signum, frame):
+        self._drain()
         if self.signum:  # the first signal decides; the stop is already under way
             if signum == signal.SIGINT and self.hurry is not None:
                 self.hurry()
             return
+        signum = signal.Signals(self._earliest or signum)
         self.signum = signum
         self.post(Event(SIGNAL, signum=signum))
         if self._raise:
             raise Terminated(signum)
 
     def _on_child(self, signum, frame):
+        self._drain()  # SIGCHLD's bytes must not fill the pipe; a stop signal's number read here is kept
         self.post(Event(CHILD))
 
     def interruptible(self):

@@ -7,7 +7,7 @@ from . import code, config, environment, failure, jobstate, masking, network, ou
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
-from .signals import StopSignals
+from .signals import StopSignals, block_stop_signals
 from .supervisor import Supervisor, become_subreaper
 
 log = get_logger("mx_training_toolkit")
@@ -31,6 +31,7 @@ def main(argv=None):
     if args and args[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         exit_now(0)
+    block_stop_signals()  # (the console script did already) until the handlers are installed below
     _occupy_closed_streams()
     environ = dict(os.environ)
     supervisor = Supervisor()
@@ -71,8 +72,10 @@ class _Job:
     def run(self):
         """-> the ``Ending``: the run loop's final state and results, or what interrupted it."""
         try:
+            # First, even before a stop signal that arrived during start-up is acted on: neither a bad
+            # setting below nor an early stop may leave an old reason or an old success standing.
+            failure.clear_stale(self.paths)
             with self.signals.interruptible():
-                failure.clear_stale(self.paths)  # first: a bad setting below must not leave an old reason standing
                 _check_arguments(self.args)
                 settings = self.settings = settings_mod.from_environ(self.environ)
                 self.paths = config.Paths(settings.base_dir)

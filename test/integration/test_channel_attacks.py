@@ -186,12 +186,30 @@ def test_hosts_with_different_keys_are_refused_clearly(tmp_path):
     p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="two")
     finish([p1, p2], timeout=60)
     assert time.monotonic() - began < 30
-    assert (p1.returncode, p2.returncode) == (1, 5)
+    assert (p1.returncode, p2.returncode) == (5, 5)
     assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == (
         "Connection between hosts failed: the launcher on algo-1 refused algo-2: a hello as algo-2 without this "
         "job's proof (every host needs the same hyperparameters.json and MX_TRAINING_CHANNEL_SECRET)")
+    # The first host is told at once (it once waited for the whole host wait, then blamed a host that "did not
+    # connect"): a well-formed hello with a wrong proof from algo-2's own address is a misconfigured host.
     assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == (
-        "Job failed on algo-2: the launcher on algo-2 did not connect within 3 s")
+        "Job failed on algo-2: Connection between hosts failed: algo-2 is configured differently: a hello as algo-2 "
+        "without this job's proof (every host needs the same hyperparameters.json and MX_TRAINING_CHANNEL_SECRET)")
+
+
+def test_hosts_with_different_hyperparameters_fail_the_job_everywhere_at_once(tmp_path):
+    port = free_port()
+    first, second = two_host_jobs(tmp_path, port, SCRIPT)
+    second.hyperparameters["epochs"] = "3"  # the key is derived from hyperparameters.json: it differs
+    began = time.monotonic()
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)  # the default host wait: 300 s
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    finish([p1, p2], timeout=60)
+    assert time.monotonic() - began < 30
+    assert (p1.returncode, p2.returncode) == (5, 5)
+    assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0].startswith(
+        "Job failed on algo-2: Connection between hosts failed: algo-2 is configured differently: a hello as algo-2 "
+        "without this job's proof")
 
 
 def test_a_proof_with_other_than_ascii_characters_closes_only_that_connection(tmp_path):

@@ -2,6 +2,7 @@
 gives ``train``; ``--help`` says what it does; anything else is a usage error, not a job."""
 
 import os
+import signal
 import subprocess
 
 from .conftest import TRAIN
@@ -65,3 +66,52 @@ def test_with_stderr_closed_the_launchers_lines_go_to_stdout(job):
     lines = proc.stdout.splitlines()
     assert "to stdout" in lines and "to stderr" not in proc.stdout
     assert lines[-1].endswith("INFO mx_training_toolkit: job finished successfully")
+
+
+def stop_bits(pid):
+    """(blocked, caught): whether ``pid`` blocks SIGTERM and whether it has a handler for it."""
+    with open("/proc/{}/status".format(pid)) as f:
+        fields = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    bit = 1 << (15 - 1)
+    return bool(int(fields["SigBlk"], 16) & bit), bool(int(fields["SigCgt"], 16) & bit)
+
+
+def test_a_stop_signal_during_start_up_stops_the_job_with_an_outcome(job):
+    """In the first tens of milliseconds, SIGTERM killed train by its default action: no failure
+    file, and a success left by an earlier run stayed. It is held back until the handlers exist."""
+    job.add_script("train.py", "open('ran', 'w').close()\n")
+    job.entry("train.py")
+    job.write_config()
+    os.makedirs(job.path("output"))
+    open(job.path("output", "success"), "w").close()
+    proc = subprocess.Popen(TRAIN, env=job.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while True:  # the first moment train either blocks SIGTERM or handles it: no sooner
+        try:
+            if any(stop_bits(proc.pid)):
+                break
+        except (OSError, KeyError):
+            pass
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    with open(job.path("output", "failure")) as f:
+        first = f.readline().rstrip("\n")
+    assert (proc.returncode, first) == (143, "Job stopped: the launcher received SIGTERM before the job finished")
+    assert not os.path.exists(job.path("output", "success"))
+
+
+def test_sigterm_then_sighup_back_to_back_reports_sigterm(job):
+    """Python runs pending handlers in signal-number order; the first to arrive decides."""
+    job.add_script("train.py", "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    job.entry("train.py")
+    job.write_config()
+    proc = subprocess.Popen(TRAIN, env=job.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, signal.SIGHUP)
+    proc.communicate(timeout=60)
+    with open(job.path("output", "failure")) as f:
+        first = f.readline().rstrip("\n")
+    assert (proc.returncode, first) == (
+        143, "Job stopped: the launcher received SIGTERM before the job finished; train.py was killed by SIGTERM "
+             "(exit status 143)")

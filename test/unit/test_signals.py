@@ -31,3 +31,55 @@ def test_without_a_hurry_a_second_sigint_changes_nothing():
     signals._on_signal(signal.SIGINT, None)
     signals._on_signal(signal.SIGINT, None)
     assert len(events) == 1
+
+
+@pytest.fixture
+def installed():
+    """StopSignals installed in this process for real, everything restored afterwards."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                                                 signal.SIGCHLD)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    events = []
+    signals = StopSignals(events.append)
+    try:
+        yield signals, events
+    finally:
+        import os
+
+        signal.set_wakeup_fd(-1)
+        if signals._arrivals is not None:
+            os.close(signals._arrivals)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+@pytest.mark.parametrize("sent", [(signal.SIGTERM, signal.SIGHUP), (signal.SIGQUIT, signal.SIGINT),
+                                  (signal.SIGHUP, signal.SIGTERM)])
+def test_of_two_signals_pending_at_once_the_first_to_arrive_decides(installed, sent):
+    """Two signals that arrive while the main thread waits in C: their C handlers write their numbers
+    to the wakeup pipe in the order they arrived (simulated here), then Python runs both handlers
+    in signal-number order. SIGTERM then SIGHUP back to back was reported as SIGHUP."""
+    import os
+
+    signals, events = installed
+    signals.install()
+    wakeup = signal.set_wakeup_fd(-1)
+    os.write(wakeup, bytes(sent))  # what the C handlers write, in arrival order
+    os.close(wakeup)
+    for signum in sorted(sent):
+        signals._on_signal(signum, None)
+    assert (signals.signum, [e.signum for e in events]) == (sent[0], [sent[0]])
+
+
+def test_a_stop_signal_held_back_at_start_up_is_handled_once_installed(installed):
+    import os
+
+    from mx_training_toolkit.signals import block_stop_signals
+
+    signals, events = installed
+    block_stop_signals()
+    os.kill(os.getpid(), signal.SIGTERM)  # pending: neither the default action nor lost
+    assert events == []
+    signals.install()
+    assert (signals.signum, [e.signum for e in events]) == (signal.SIGTERM, [signal.SIGTERM])
