@@ -52,7 +52,7 @@ def test_with_stdout_closed_the_job_runs_and_fails_as_it_should(job):
     proc = run_with_closed(job, ">&-")
     with open(job.path("output", "failure")) as f:
         first = f.readline().rstrip("\n")
-    assert (proc.returncode, first) == (1, "User script failed: train.py exited with status 1")
+    assert (proc.returncode, first) == (1, "User script failed: train.py exited with status 1: SystemExit: bad epochs")
     assert "ERROR mx_training_toolkit: User script failed" in proc.stderr
     assert "bad epochs" in proc.stderr
 
