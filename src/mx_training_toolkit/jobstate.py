@@ -15,7 +15,7 @@ import time
 from typing import NamedTuple, Tuple
 
 from .log import get_logger
-from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, stopped_result
+from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, USER_FAILURE_NOTE, stopped_result
 from .plan import PS_ROLES, SERVICE_ROLES, SUPPORT_ROLES, WORKER
 from .signals import forwarded
 
@@ -91,8 +91,10 @@ class JobPolicy:
     ``timed_out`` called) and the messages for the other hosts it queued in ``outbox``
     (``("worker-done", None)`` or ``("failed", JobResult)``)."""
 
-    def __init__(self, host, multi_host=False, linger=3.0, clock=time.monotonic, early_grace=EARLY_EXIT_GRACE):
+    def __init__(self, host, multi_host=False, linger=3.0, clock=time.monotonic, early_grace=EARLY_EXIT_GRACE,
+                 user_failed=lambda: False):
         self.host = host
+        self.user_failed = user_failed  # whether the script wrote output/failure itself (asked once it is done)
         self.multi_host = multi_host
         self.linger = linger
         self.early_grace = early_grace
@@ -168,6 +170,9 @@ class JobPolicy:
         elif result.role == WORKER:
             self._workers_left -= 1
             if self._workers_left > 0:  # another rank of this host still runs
+                return
+            if self.user_failed():  # the script said it failed: the job fails as a whole, not this host alone
+                self._fail(result._replace(status=1, note=USER_FAILURE_NOTE, recorded=True))
                 return
             self.outbox.append(("worker-done", None))
             if self._all_done:

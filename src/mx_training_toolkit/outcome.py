@@ -45,6 +45,10 @@ MAX_BLOCK_LINE = 200  # characters of each line of a block, marker included
 STDERR_LINE = "last stderr line: "  # before the error when no exception was recorded (a shell script)
 
 
+# The note of a worker that exited 0 after writing output/failure itself: the job failed (section 6).
+USER_FAILURE_NOTE = "wrote output/failure and exited 0"
+
+
 class JobResult(NamedTuple):
     """How one process (of this host or of another host) ended."""
 
@@ -216,6 +220,8 @@ def result_message(result, facts):
     if result.rank is not None:
         who += " (rank {})".format(result.rank)
     where = " on {}".format(result.host) if facts.multi_host else ""
+    if result.note == USER_FAILURE_NOTE:  # it exited 0: its own failure file says it failed
+        return "{}{} {}".format(who, where, USER_FAILURE_NOTE)
     message = "{}{} {}".format(who, where, describe_status(result.status, result.signal))
     if result.note:
         message += "; " + result.note
@@ -273,7 +279,7 @@ def decide(facts, ending):
         outcome = Outcome("stopped", "the launcher received {} while it was stopping the job's remaining processes "
                           "(the job itself had finished)".format(signal_name(ending.signum)), "", 128 + ending.signum)
     elif ending.user_failure_file:
-        outcome = Outcome("user script", "{} wrote output/failure and exited 0".format(facts.entry_point), "", 1)
+        outcome = Outcome("user script", "{} {}".format(facts.entry_point, USER_FAILURE_NOTE), "", 1)
     else:
         return Outcome("", "", "", 0)
     if ending.signum and outcome.step != "stopped":

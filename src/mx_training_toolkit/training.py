@@ -83,7 +83,8 @@ class _Job:
                 addresses = self.connect_hosts(settings, env)
                 user_code = self.prepare_code(env)
             policy = self.policy = jobstate.JobPolicy(env.config.current_host, len(env.config.hosts) > 1,
-                                                      settings.linger)
+                                                      settings.linger,
+                                                      user_failed=lambda: failure.user_wrote_failure(self.paths))
             self.install(policy, env, user_code)
             if not policy.state.final:
                 self.run_processes(policy, settings, env, user_code, addresses)

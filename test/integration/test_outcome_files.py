@@ -4,6 +4,11 @@ this run's outcome, and nothing the user wrote is destroyed (docs/contract.md se
 import glob
 import os
 
+import pytest
+
+from .test_host_channel import ADDRESSES, finish, two_host_jobs
+from .test_parameter_server import free_port, read
+
 BAD_SETTING = ("Configuration error: MX_TRAINING_HOST_WAIT_SECONDS='soon': expected a number of seconds "
                "between 0 and 604800")
 
@@ -42,3 +47,27 @@ def test_a_success_directory_made_by_a_failing_script_is_moved_aside(job):
     assert not os.path.lexists(job.path("output", "success"))
     aside, = glob.glob(job.path("output", "success.directory-*"))
     assert os.path.isdir(os.path.join(aside, "x"))
+
+
+WRITES_FAILURE = ("import os, time\n"
+                  "if os.environ['SM_CURRENT_HOST'] == {host!r}:\n"
+                  "    with open(os.path.join(os.environ['SM_OUTPUT_DIR'], 'failure'), 'w') as f:\n"
+                  "        f.write('my own reason: the loss diverged\\n')\n"
+                  "else:\n"
+                  "    time.sleep(1)\n")
+
+
+@pytest.mark.parametrize("host", ["algo-1", "algo-2"])
+def test_one_hosts_own_failure_file_fails_the_job_on_every_host(tmp_path, host):
+    """The host whose script wrote output/failure and exited 0 failed alone; the other wrote success."""
+    port = free_port()
+    jobs = two_host_jobs(tmp_path, port, WRITES_FAILURE.format(host=host))
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in jobs]
+    finish(procs, timeout=60)
+    other = "algo-2" if host == "algo-1" else "algo-1"
+    assert [p.returncode for p in procs] == [1, 1]
+    assert read(str(tmp_path), host, "output", "failure") == "my own reason: the loss diverged\n"  # kept as it is
+    assert read(str(tmp_path), other, "output", "failure").splitlines()[0] == (
+        "Job failed on {}: User script failed: train.py on {} wrote output/failure and exited 0".format(host, host))
+    for name in ("algo-1", "algo-2"):
+        assert not os.path.exists(os.path.join(str(tmp_path), name, "output", "success"))

@@ -329,3 +329,14 @@ def test_nothing_ran_yet_the_short_grace():
     assert jobstate.stop_plan(JobState.PREPARING, 15, STOP_GRACE, FAILURE_GRACE) == Stop(signal.SIGTERM, FAILURE_GRACE)
     assert jobstate.stop_plan(JobState.STOPPED, 2, STOP_GRACE, FAILURE_GRACE, 1.5) == Stop(
         signal.SIGINT, STOP_GRACE, (WORKER,), 1.5, PS_ROLES)
+
+
+def test_a_worker_that_exits_0_after_writing_its_own_failure_file_fails_the_job_everywhere():
+    from mx_training_toolkit.jobstate import JobPolicy, JobState
+    from mx_training_toolkit.outcome import EXIT, USER_FAILURE_NOTE, Event, JobResult
+
+    policy = JobPolicy("algo-2", multi_host=True, user_failed=lambda: True)
+    policy.started({})
+    policy.handle(Event(EXIT, result=JobResult("worker", "algo-2", 0)))
+    assert policy.state == JobState.FAILED
+    assert policy.outbox == [("failed", JobResult("worker", "algo-2", 1, note=USER_FAILURE_NOTE, recorded=True))]
