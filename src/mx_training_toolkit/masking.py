@@ -66,7 +66,11 @@ def _texts(value):
     if isinstance(value, (int, float)):
         return [(str(value), True)]
     if isinstance(value, str):
-        return [(value, False), (json.dumps(value)[1:-1], False)]
+        # As it is, JSON-escaped, and as Python shows it: ``%r`` (quotes escaped when it holds both
+        # kinds), ``%a``, and its UTF-8 bytes' repr (``b'p\xc3\xa4ss'``), without the quotes.
+        encoded = value.encode("utf-8", "surrogatepass")
+        return [(value, False), (json.dumps(value)[1:-1], False), (repr(value)[1:-1], False),
+                (ascii(value)[1:-1], False), (repr(encoded)[2:-1], False)]
     texts = [(render_value(value), False), (json.dumps(value, sort_keys=True), False),
              (json.dumps(value, sort_keys=True, separators=(",", ":")), False)]
     for item in (value.values() if isinstance(value, dict) else value):

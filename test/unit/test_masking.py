@@ -81,7 +81,22 @@ def test_each_line_of_a_multi_line_secret_is_masked_on_its_own():
 
 
 def test_reach_counts_bytes_and_is_zero_without_a_masker():
-    assert Masker({"api_token": "\u00e9\u00e9\u00e9"}).reach == len("\\u00e9") * 3
+    assert Masker({"api_token": "\u00e9\u00e9\u00e9"}).reach == len("\\xc3\\xa9") * 3  # its bytes' repr is longest
     assert Masker({"epochs": 3}).reach == 0
     masking.use(None)
     assert masking.reach() == 0
+
+
+@pytest.mark.parametrize("secret, shown", [
+    ("it's \"quoted\"", lambda s: "%r" % s),  # both quote kinds: repr escapes one of them
+    ("p\u00e4ss-w\u00f6rd", lambda s: "%r" % s.encode()),  # non-ASCII, shown as bytes
+    ("p\u00e4ss-w\u00f6rd", lambda s: "%a" % s),
+    ("tab\there", lambda s: "%r" % s),
+])
+def test_python_spellings_of_a_secret_are_masked(secret, shown):
+    from mx_training_toolkit.masking import MASK, Masker
+
+    text = "connect(password={})".format(shown(secret))
+    masked = Masker({"db_password": secret})(text)
+    assert MASK in masked
+    assert masked.count(MASK) == 1 and len(masked) < len(text) + len(MASK)
