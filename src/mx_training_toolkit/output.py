@@ -5,7 +5,9 @@ hands it to the pipe's ``Forwarder``, which writes it on with one system call: n
 writes or flushes. When several processes write to one of the launcher's streams at once (the
 parameter-server roles beside the worker, the hosts of ``mx-train``), the unfinished line at the
 end of a read waits for its rest (at most ``PARTIAL_DELAY`` seconds, at most ``CHUNK`` bytes), so
-that they do not cut into each other's lines while a progress bar redrawn with ``\\r`` still shows.
+that they do not cut into each other's lines while a progress bar redrawn with ``\\r`` still shows;
+once it is shown unfinished, the other sources' lines wait for its end up to ``LINE_WAIT`` seconds
+after it was shown (a line printed in several writes by a busy child stays one line), then cut it.
 
 Without a prefix (the user's script) the bytes go on unchanged. With one (``[server algo-1] ``,
 ``algo-1 | ``) every line gets it once, wherever the reads cut the lines. A ``Tail`` keeps the last
@@ -24,6 +26,7 @@ from . import masking
 
 CHUNK = 65536  # the most one read takes from a pipe, and the most an unfinished line is held back
 PARTIAL_DELAY = 0.02  # seconds an unfinished line waits for its end before it is written as it is
+LINE_WAIT = 0.25  # seconds other sources' lines then wait for that line's end before they cut it
 SMALL_READ = 4096  # a read smaller than this emptied the pipe: the child writes in small pieces ...
 COALESCE = 0.001  # ... so let them gather this long (seconds) before the next read
 PIPE_SIZE = 1 << 20  # the buffer asked for on a child's pipes: a child writing fast blocks less often
@@ -44,8 +47,9 @@ class Output:
             self._fd = stream.fileno()
         except (AttributeError, OSError, ValueError):  # an in-memory stream (tests)
             self._fd = None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._open = None  # the forwarder whose last write here left its line unfinished
+        self._open_since = 0.0  # when that line was left unfinished
         self._writers = 0  # forwarders attached and not closed
 
     def attach(self):
@@ -72,6 +76,11 @@ class Output:
             return
         ends_line = data[end - 1] == NEWLINE
         with self._lock:
+            if self._open is not None and self._open is not source:
+                # Another source's line is unfinished (its start was shown after PARTIAL_DELAY): give
+                # its rest until LINE_WAIT after it was left so, rather than cut it in two.
+                self._lock.wait_for(lambda: self._open is None or self._open is source,
+                                    self._open_since + LINE_WAIT - time.monotonic())
             pieces = []
             if self._open is not None and self._open is not source:
                 pieces.append(b"\n")
@@ -87,7 +96,11 @@ class Output:
             else:
                 pieces.append(memoryview(data)[:end])
             source.mid_line = not ends_line
-            self._open = None if ends_line else source
+            if ends_line:
+                self._open = None
+                self._lock.notify_all()
+            elif self._open is not source:
+                self._open, self._open_since = source, time.monotonic()
             self._send(pieces)
 
     def _send(self, pieces):

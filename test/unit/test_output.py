@@ -299,3 +299,30 @@ def test_a_multi_line_secret_the_window_starts_inside_is_masked_line_by_line():
     whole = Tail(lines=30, mask=masker, reach=lambda: masker.reach)
     whole.feed(("printed " + key + "\nafter\n").encode())
     assert list(whole) == ["printed ********", "after"]
+
+
+def test_a_line_shown_unfinished_gets_its_rest_before_another_sources_line():
+    """D16: print("hi", host) under PYTHONUNBUFFERED is several writes; when the 20 ms hold expired
+    between them, another host's line cut it into two prefixed lines."""
+    import threading
+
+    stream = io.BytesIO()
+    shared = Output(stream)
+    a, b = Forwarder(shared, b"algo-1 | "), Forwarder(shared, b"algo-2 | ")
+    a.feed(b"hi")
+    a.flush()  # the hold expired: its start is shown
+    other = threading.Thread(target=b.feed, args=(b"ready\n",))
+    other.start()  # waits for a's line (up to LINE_WAIT) ...
+    a.feed(b" algo-1\n")  # ... which ends in time
+    other.join()
+    assert stream.getvalue() == b"algo-1 | hi algo-1\nalgo-2 | ready\n"
+
+
+def test_a_line_left_unfinished_longer_than_the_wait_is_cut_as_before():
+    stream = io.BytesIO()
+    shared = Output(stream)
+    a, b = Forwarder(shared, b"a | "), Forwarder(shared, b"b | ")
+    a.feed(b"\r 10%")
+    a.flush()
+    b.feed(b"ready\n")  # a's progress bar never ends its line: b's line comes after LINE_WAIT at most
+    assert stream.getvalue() == b"a | \r 10%\nb | ready\n"
