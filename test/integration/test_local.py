@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from .test_parameter_server import MX_TRAIN, PS_CODE, assert_no_ps_process_left, processes_with, read
+from .support import MX_TRAIN, PS_CODE, assert_no_process_left, read
 
 
 def test_bundled_example_runs_end_to_end(tmp_path):
@@ -42,8 +42,8 @@ def test_ctrl_c_stops_every_host(tmp_path):
     assert time.monotonic() - began < 20
     for host in ("algo-1", "algo-2"):
         assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGINT")
-    assert_no_ps_process_left(root)
-    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []  # launchers and everything they started
+    assert_no_process_left(root, "DMLC_ROLE")
+    assert_no_process_left(root)  # launchers and everything they started
 
 
 def test_a_missing_code_directory_is_refused_before_any_host_starts(tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import pid_alive, snapshot
+from .support import pid_alive, snapshot
 
 
 def test_success_writes_success_file_and_streams_output(job):
