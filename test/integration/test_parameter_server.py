@@ -131,9 +131,10 @@ def test_port_in_use_gets_a_clear_error(job):
         job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
         job.hyperparameters["_ps_port"] = str(port)
         result = job.run()
-    assert result.returncode == 2
-    assert result.failure_first_line.startswith(
-        "Configuration error: port {} on algo-1 is already in use".format(port))
+    assert (result.returncode, result.failure_first_line) == (
+        2, "Configuration error: port {} on algo-1 is already in use, so the scheduler cannot start (Address already "
+           "in use); choose another with the hyperparameter _ps_port (hyperparameters.json field '_ps_port')".format(
+               port))
     assert "should not run" not in result.stdout
 
 
