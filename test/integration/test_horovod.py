@@ -108,7 +108,8 @@ def test_sigterm_to_the_rendezvous_hosts_launcher_ends_the_job_everywhere_within
     out = b"".join(lines).decode() + finish(proc)[0]
     assert time.monotonic() - stopped_at < 15, out[-3000:]
     assert proc.returncode == 143, out[-3000:]
-    assert first_line(root, "algo-1").startswith("Job stopped: the launcher received SIGTERM before the job finished")
+    assert first_line(root, "algo-1") == ("Job stopped: the launcher received SIGTERM before the job finished; "
+                                          "allreduce.py was killed by SIGTERM (exit status 143)")
     assert first_line(root, "algo-2") == "Job failed on algo-1: Job stopped: the launcher received SIGTERM"
     assert_no_process_left(root)
 
