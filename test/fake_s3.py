@@ -6,6 +6,7 @@ machine's AWS set-up, and an endpoint that never answers.
 """
 
 import os
+import select
 import socket
 import threading
 import time
@@ -47,6 +48,18 @@ class SilentEndpoint:
         while not self.connections and time.monotonic() < deadline:
             time.sleep(0.02)
         return bool(self.connections)
+
+    def wait_for_a_request(self, timeout):
+        """Whether a request's first bytes arrive on a connection within ``timeout`` seconds (they
+        are left unread): the client is then waiting for a reply that never comes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = select.select(list(self.connections), [], [], 0.02)[0] if self.connections else ()
+            if any(conn.recv(1, socket.MSG_PEEK) for conn in ready):
+                return True
+            if not self.connections:
+                time.sleep(0.02)
+        return False
 
     def close(self):
         self.sock.close()

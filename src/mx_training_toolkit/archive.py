@@ -164,9 +164,11 @@ def free_space(path):
     return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
 
-def check_space(archive, needed, free, total, what="code archive"):
-    """Refuse an archive whose files would leave less than the margin free on the volume."""
-    margin = max(MIN_FREE, int(total * MIN_FREE_SHARE))
+def check_space(archive, needed, free, total, min_free=MIN_FREE, min_free_share=MIN_FREE_SHARE,
+                what="code archive"):
+    """Refuse an archive whose files would leave less than the margin free on the volume: ``min_free``
+    bytes or ``min_free_share`` of ``total``, whichever is more."""
+    margin = max(min_free, int(total * min_free_share))
     if needed > free - margin:
         raise _UnsafeArchive("the {} {} expands to {}, but its volume has {} free and {} of it must stay "
                              "free".format(what, archive, _size(needed), _size(free), _size(margin)))
@@ -203,17 +205,19 @@ def check_directory(source, dest, space=free_space):
     check_space(source, needed, *space(os.path.realpath(dest)), what="code directory")
 
 
-def extract_tarball(archive, dest, space=free_space):
+def extract_tarball(archive, dest, space=free_space, min_free=MIN_FREE, min_free_share=MIN_FREE_SHARE):
     """Extract ``archive`` into the empty directory ``dest``.
 
     Refuses (``CodeDownloadError``) absolute paths, ``..``, links that lead out of the tree, files
     below a link, device files, and an archive that would (nearly) fill the volume (``space(dest)``
-    gives the free and total bytes); nothing is written through a link."""
+    gives the free and total bytes; ``min_free`` and ``min_free_share`` the margin, see ``check_space``);
+    nothing is written through a link."""
     root = os.path.realpath(dest)
     try:
         with tarfile.open(archive, "r:*") as tar:
             plan = _check_members(tar.getmembers())
-            check_space(archive, sum(m.size for m, _parts in plan if m.isfile()), *space(root))
+            check_space(archive, sum(m.size for m, _parts in plan if m.isfile()), *space(root),
+                        min_free=min_free, min_free_share=min_free_share)
             _extract(tar, plan, root)
     except CodeDownloadError:
         raise

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Job
+from .support import Job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESOURCES = REPO_ROOT / "test" / "resources"

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from .conftest import snapshot
+from .support import snapshot
 
 SCRIPT = "import sys\nprint('the user script ran', sys.argv)\n"
 HELPER = "VALUE = 1\n"

@@ -5,7 +5,7 @@ import json
 import resource
 import subprocess
 
-from .conftest import TRAIN
+from .support import TRAIN
 
 # Prints what the script got: its arguments, and which copies of the hyperparameters are set.
 REPORT = ("import json, os, sys\n"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from .test_host_channel import ADDRESSES, finish, two_host_jobs
-from .test_parameter_server import free_port, read
+from .support import ADDRESSES, connect_to_channel, finish, free_port, read, read_line, read_until, \
+    script_waiting_for, two_host_jobs
 
 SCRIPT = "import time\nprint('worker ran', flush=True)\ntime.sleep(2)\n"
 
@@ -22,31 +22,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def connect(port, source="127.0.0.3", timeout=10.0):
+def connect(port, source="127.0.0.3"):
     """A connection to algo-1's channel from algo-2's address, once algo-1 listens."""
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket()
-        s.bind((source, 0))
-        try:
-            s.connect(("127.0.0.2", port + 1))
-            s.settimeout(5)
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def read_line(sock):
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
+    return connect_to_channel(port, source)
 
 
 def closed_by_peer(sock, timeout=10.0):
@@ -71,7 +49,7 @@ def run_job_after(tmp_path, attack):
     p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
     attack(port, p1.pid)
     p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
-    finish([p1, p2], timeout=60)
+    finish(p1, p2, timeout=60)
     return (p1.returncode, p2.returncode), time.monotonic() - began
 
 
@@ -147,32 +125,27 @@ def test_an_endless_line_is_cut_off_and_costs_little(tmp_path):
 
 def test_500_connect_and_close_and_500_idle_connections_during_a_job(tmp_path):
     port = free_port()
-    first, second = two_host_jobs(tmp_path, port, "import time\nprint('worker ran', flush=True)\ntime.sleep(4)\n")
-    began = time.monotonic()
+    go = tmp_path / "go"
+    first, second = two_host_jobs(tmp_path, port, script_waiting_for(go))
     procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in (first, second)]
-    idle = []
-
-    def flood():
+    idle, challenged = [], 0
+    try:
+        read_until(procs[0].stdout, b"worker ran")  # the job runs: algo-1's launcher serves its channel
         for _ in range(500):
-            try:
-                socket.create_connection(("127.0.0.2", port + 1), timeout=5).close()
-            except OSError:
-                pass
+            connect(port, "127.0.0.1").close()
         for _ in range(500):
-            try:
-                idle.append(socket.create_connection(("127.0.0.2", port + 1), timeout=5))
-            except OSError:
-                pass
-
-    time.sleep(1.0)
-    flooder = threading.Thread(target=flood)
-    flooder.start()
-    finish(procs, timeout=60)
-    flooder.join(30)
-    for s in idle:
-        s.close()
+            idle.append(connect(port, "127.0.0.1"))
+        # Each connection reached algo-1's launcher, which greets every newcomer with a challenge
+        # (the oldest of the idle ones it then drops, beyond its limit of unproven connections).
+        for s in idle:
+            challenged += json.loads(read_line(s))["t"] == "challenge"
+    finally:
+        go.touch()
+        finish(*procs, timeout=60)
+        for s in idle:
+            s.close()
+    assert challenged == 500
     assert [p.returncode for p in procs] == [0, 0]
-    assert time.monotonic() - began < 30
     for host in ("algo-1", "algo-2"):
         assert read(str(tmp_path), host, "output", "failure") is None
 
@@ -181,10 +154,12 @@ def test_hosts_with_different_keys_are_refused_clearly(tmp_path):
     port = free_port()
     first, second = two_host_jobs(tmp_path, port, SCRIPT)
     began = time.monotonic()
-    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="one",
-                     MX_TRAINING_HOST_WAIT_SECONDS="3")
+    # algo-2 starts first and retries until algo-1 listens, so that it is refused well within
+    # algo-1's wait for it, however slow the machine.
     p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="two")
-    finish([p1, p2], timeout=60)
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="one",
+                     MX_TRAINING_HOST_WAIT_SECONDS="6")
+    finish(p1, p2, timeout=60)
     assert time.monotonic() - began < 30
     assert (p1.returncode, p2.returncode) == (5, 5)
     assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == (
@@ -204,7 +179,7 @@ def test_hosts_with_different_hyperparameters_fail_the_job_everywhere_at_once(tm
     began = time.monotonic()
     p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)  # the default host wait: 300 s
     p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
-    finish([p1, p2], timeout=60)
+    finish(p1, p2, timeout=60)
     assert time.monotonic() - began < 30
     assert (p1.returncode, p2.returncode) == (5, 5)
     assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0].startswith(
@@ -289,7 +264,7 @@ def test_a_fake_first_host_cannot_make_another_host_succeed(tmp_path):
     thread.start()
     try:
         p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
-        finish([p2], timeout=60)
+        finish(p2, timeout=60)
     finally:
         listener.close()
     assert b'"t":"hello"' in heard[0]

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import tarfile
 import textwrap
@@ -19,7 +18,7 @@ import pytest
 
 from fake_s3 import CREDENTIALS, SilentEndpoint
 
-from .conftest import snapshot
+from .support import free_port, snapshot
 
 MAIN = textwrap.dedent("""\
     import os, sys
@@ -146,18 +145,12 @@ def test_code_in_place_without_submit_directory(job):
 # ---- S3, on a real S3 API ---------------------------------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3():
     """(endpoint URL, boto3 client) of a moto S3 server on loopback, with one bucket."""
     moto_server = pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
-    port = _free_port()
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = "http://127.0.0.1:{}".format(port)
@@ -239,11 +232,9 @@ def staging_dirs(job):
 def test_sigterm_during_a_stalled_s3_download_stops_the_job_within_the_grace_period(job, silent_endpoint):
     stalled_s3_job(job)
     code_before = snapshot(job.code_dir)
-    began = time.monotonic()
     proc = job.start(S3_ENDPOINT_URL=silent_endpoint.url, **CREDENTIALS)
     try:
-        assert silent_endpoint.wait_for_a_connection(30), "train never reached the S3 endpoint"
-        time.sleep(max(0.0, began + 1.0 - time.monotonic()))  # at least 1 s after the start
+        assert silent_endpoint.wait_for_a_request(30), "train never asked the S3 endpoint for the code"
         proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         try:
@@ -256,7 +247,7 @@ def test_sigterm_during_a_stalled_s3_download_stops_the_job_within_the_grace_per
             proc.kill()
             proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, err.decode(errors="replace")
-    assert stopped_after < 2.0
+    assert stopped_after < 5.0  # a download that is not interrupted would wait for the 30 s read timeout
     with open(job.path("output", "failure")) as f:
         assert f.read().splitlines()[0] == "Job stopped: the launcher received SIGTERM before the job finished"
     assert snapshot(job.code_dir) == code_before

@@ -8,21 +8,17 @@ import time
 
 import pytest
 
-from .conftest import pid_alive
+from .support import MX_TRAIN, assert_no_process_left, free_port, wait_gone, wait_until
 
-# A daemon that ignores SIGTERM, in a session of its own: only the launcher's SIGKILL ends it.
+# A daemon in a session of its own that notes SIGTERM in output/data/daemon.sigterm and goes on:
+# only the launcher's SIGKILL ends it.
 DAEMON = ("import os, subprocess, sys\n"
-          "d = subprocess.Popen([sys.executable, '-c', 'import signal,time; "
-          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)'], start_new_session=True)\n"
+          "noted = os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'daemon.sigterm')\n"
+          "d = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time; "
+          "signal.signal(signal.SIGTERM, lambda *_: open(sys.argv[1], \"w\").close()); time.sleep(120)', noted], "
+          "start_new_session=True)\n"
           "open(os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'daemon.pid'), 'w').write(str(d.pid))\n"
           "print('script: leaving', flush=True)\n")
-
-
-def wait_gone(pid, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not pid_alive(pid)
 
 
 def first_line(job):
@@ -40,7 +36,8 @@ def test_a_signal_during_the_final_cleanup(job, exit_code, status, line):
     job.entry("train.py")
     proc = job.start(MX_TRAINING_FAILURE_GRACE_SECONDS="4")  # a finished job's leftovers get the failure grace
     assert proc.stdout.readline() == b"script: leaving\n"
-    time.sleep(1.0)  # the launcher is now waiting for the daemon, which ignores SIGTERM
+    # The daemon got the launcher's SIGTERM: the launcher is in its final stop, waiting out the grace.
+    assert wait_until(lambda: os.path.exists(job.path("output", "data", "daemon.sigterm")), 30)
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err.decode()[-2000:]
@@ -53,23 +50,30 @@ def test_a_signal_during_the_final_cleanup(job, exit_code, status, line):
 
 def test_orphans_are_reaped_as_they_exit(job):
     # 300 short-lived orphans re-parented to the launcher (a subreaper) must not pile up as zombies.
+    # The script waits until every orphan has exited and the launcher has reaped it (60 s at most).
     job.add_script("train.py", "import os, subprocess, time\n"
                    "for _ in range(300):\n"
                    "    subprocess.run(['sh', '-c', 'sleep 0.01 &'])\n"
-                   "time.sleep(1.5)\n"
-                   "me = os.getppid()\n"
-                   "zombies = 0\n"
-                   "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-                   "    try:\n"
-                   "        fields = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()\n"
-                   "    except OSError:\n"
-                   "        continue\n"
-                   "    zombies += fields[0] == 'Z' and int(fields[1]) == me\n"
-                   "print('zombies under the launcher:', zombies, flush=True)\n")
+                   "me, launcher = os.getpid(), os.getppid()\n"
+                   "def under_the_launcher():\n"
+                   "    live = zombies = 0\n"
+                   "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                   "        try:\n"
+                   "            fields = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()\n"
+                   "        except OSError:\n"
+                   "            continue\n"
+                   "        if int(fields[1]) == launcher and int(pid) != me:\n"
+                   "            zombies += fields[0] == 'Z'\n"
+                   "            live += fields[0] != 'Z'\n"
+                   "    return live, zombies\n"
+                   "deadline = time.monotonic() + 60\n"
+                   "while under_the_launcher() != (0, 0) and time.monotonic() < deadline:\n"
+                   "    time.sleep(0.05)\n"
+                   "print('orphans, zombies under the launcher:', *under_the_launcher(), flush=True)\n")
     job.entry("train.py")
     result = job.run()
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "zombies under the launcher: 0\n" in result.stdout
+    assert "orphans, zombies under the launcher: 0 0\n" in result.stdout
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
@@ -174,7 +178,7 @@ def test_unused_parameter_server_roles_do_not_hold_the_job(job):
     job.add_script("train.py", "print('trained locally', flush=True)\n")
     job.entry("train.py")
     job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
-    job.hyperparameters["_ps_port"] = str(_free_port())
+    job.hyperparameters["_ps_port"] = str(free_port())
     began = time.monotonic()
     result = job.run(MX_TRAINING_PS_LINGER_SECONDS="1")
     elapsed = time.monotonic() - began
@@ -184,21 +188,12 @@ def test_unused_parameter_server_roles_do_not_hold_the_job(job):
     assert elapsed < 30  # was the 60 s linger, whatever the setting
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mx_train_stops_every_host_on_sighup(tmp_path):
     code = tmp_path / "code"
     code.mkdir()
     (code / "train.py").write_text("import time\nprint('sleeper ready', flush=True)\ntime.sleep(120)\n")
     root = tmp_path / "root"
-    proc = subprocess.Popen([os.path.join(os.path.dirname(os.sys.executable), "mx-train"), "--hosts", "2",
-                             "--code", str(code), "--base-dir", str(root)],
+    proc = subprocess.Popen(MX_TRAIN + ["--hosts", "2", "--code", str(code), "--base-dir", str(root)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ready = 0
     while ready < 2:
@@ -208,18 +203,5 @@ def test_mx_train_stops_every_host_on_sighup(tmp_path):
     proc.send_signal(signal.SIGHUP)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGHUP, out.decode()[-2000:]
-    assert _processes_under(str(root)) == []
-
-
-def _processes_under(root):
-    """Processes whose environment names a base directory under ``root``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/{}/environ".format(pid), "rb") as f:
-                if root.encode() in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return [p for p in found if pid_alive(p)]
+    assert_no_process_left(str(root))
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .test_parameter_server import MX_TRAIN, read
+from .support import MX_TRAIN, read
 
 SHOWN = 1024  # characters of the failure file the platform shows
 TOKEN = "t0k3n-SECRET-0123456789abcdef"

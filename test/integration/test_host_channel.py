@@ -2,62 +2,45 @@
 on its port do not end the job."""
 
 import json
-import socket
 import time
 
-from .conftest import Job
-from .test_parameter_server import free_port, read
-
-ADDRESSES = json.dumps({"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"})
-
-
-def two_host_jobs(tmp_path, port, script="import time\ntime.sleep(60)\n"):
-    jobs = []
-    for host in ("algo-1", "algo-2"):
-        job = Job(tmp_path / host)
-        job.add_script("train.py", script)
-        job.entry("train.py")
-        job.hyperparameters["_ps_port"] = str(port)
-        job.resource_config = {"current_host": host, "hosts": ["algo-1", "algo-2"]}
-        jobs.append(job)
-    return jobs
-
-
-def finish(procs, timeout=30):
-    try:
-        for p in procs:
-            p.communicate(timeout=timeout)
-    finally:
-        for p in procs:
-            p.kill()
+from .support import ADDRESSES, connect_to_channel, finish, free_port, read, read_line, read_until, \
+    script_waiting_for, two_host_jobs
 
 
 def test_a_host_joining_after_the_job_failed_hears_of_it_at_once(tmp_path):
     first, second = two_host_jobs(tmp_path, free_port())
     first.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
-    began = time.monotonic()
     # The hosts' hyperparameters differ (algo-1's code is missing): they share the channel's key this way.
     p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s")
-    time.sleep(1.0)  # algo-1 has failed by now; algo-2 starts late, as a slow container would
+    # algo-1 logs its download's first step, after its channel listens; the download fails a moment
+    # later. Only then does algo-2 start, late, as a slow container would.
+    early = read_until(p1.stderr, b"code: " + first.code_dir.encode(), timeout=60)
     p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s")
-    finish([p1, p2])
-    assert time.monotonic() - began < 15  # not the 300 s join timeout
+    out1, _out2 = finish(p1, p2, timeout=60)  # far below the 300 s a missing host would be waited for
     assert (p1.returncode, p2.returncode) == (3, 3)
-    assert read(str(tmp_path), "algo-2", "output", "failure").startswith(
-        "Job failed on algo-1: Code download failed: sagemaker_submit_directory")
+    # algo-2 joined after the failure: algo-1 told it at once, instead of counting it in.
+    assert "channel: algo-2 joined" not in early.decode() + out1, out1
+    assert read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0] == (
+        "Job failed on algo-1: Code download failed: sagemaker_submit_directory '{}' does not exist".format(
+            tmp_path / "missing"))
 
 
 def test_strangers_on_the_channel_port_do_not_end_the_job(tmp_path):
     port = free_port()
-    script = "import time\ntime.sleep(3)\nprint('done', flush=True)\n"
-    jobs = two_host_jobs(tmp_path, port, script)
+    go = tmp_path / "go"
+    jobs = two_host_jobs(tmp_path, port, script_waiting_for(go))
     procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in jobs]
-    time.sleep(1.0)
-    for payload in (b"", b"[1]\n", b'{"t": "hello", "host": "algo-9"}\n', b'{"t": "failed", "host": "x"}\n',
-                    b"\xff\xfe garbage\n"):
-        with socket.create_connection(("127.0.0.2", port + 1), timeout=5) as s:
-            s.sendall(payload)
-    finish(procs)
+    try:
+        for payload in (b"", b"[1]\n", b'{"t": "hello", "host": "algo-9"}\n', b'{"t": "failed", "host": "x"}\n',
+                        b"\xff\xfe garbage\n"):
+            with connect_to_channel(port, source="127.0.0.1") as s:
+                assert json.loads(read_line(s))["t"] == "challenge"  # algo-1's launcher accepted it
+                s.sendall(payload)
+        read_until(procs[0].stdout, b"worker ran")  # the job runs on after the strangers left
+    finally:
+        go.touch()
+    finish(*procs, timeout=60)
     assert [p.returncode for p in procs] == [0, 0]
     for host in ("algo-1", "algo-2"):
         assert read(str(tmp_path), host, "output", "failure") is None
@@ -72,7 +55,7 @@ def test_a_host_with_another_number_of_horovod_ranks_fails_the_job_naming_both_c
         job.hyperparameters.update(sagemaker_mpi_enabled="true", sagemaker_mpi_num_of_processes_per_host=ranks)
     began = time.monotonic()
     procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s") for j in jobs]
-    finish(procs)
+    finish(*procs)
     assert time.monotonic() - began < 20
     assert [p.returncode for p in procs] == [2, 2]
     cause = ("Configuration error: Horovod: algo-2 starts 2 ranks, but the first host algo-1 starts 1; every host "
@@ -92,6 +75,6 @@ def test_hosts_told_the_platforms_job_name_differently_still_prove_the_same_job(
     procs = [jobs[0].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, TRAINING_JOB_NAME="platform-job"),
              jobs[1].start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)]
     outputs = [p.communicate(timeout=60)[0].decode() for p in procs]
-    finish(procs)
+    finish(*procs)
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert "job_name platform-job" in outputs[0] and "job_name hp-job" in outputs[1]

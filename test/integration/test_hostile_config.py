@@ -11,7 +11,7 @@ import pytest
 
 import mx_training_toolkit
 
-from .conftest import TRAIN
+from .support import TRAIN, free_port
 
 EXIT_CONFIG, EXIT_PIP = 2, 4
 
@@ -113,7 +113,6 @@ SHADOW = "raise SystemExit('the user module mx_training_toolkit.py was imported 
 
 @pytest.mark.parametrize("mode", ["legacy", "parameter-server runner"])
 def test_a_user_module_named_like_the_launchers_package_does_not_replace_its_runners(job, mode):
-    from .test_parameter_server import free_port
 
     job.add_script("mx_training_toolkit.py", SHADOW)
     if mode == "legacy":
@@ -159,7 +158,6 @@ def test_pip_that_cannot_start_is_a_pip_failure(job, tmp_path):
 
 
 def test_a_parameter_server_role_that_cannot_start_is_a_parameter_server_failure(job, tmp_path):
-    from .test_parameter_server import free_port
 
     job.add_script("train.py", "print('ran')\n")
     job.entry("train.py")

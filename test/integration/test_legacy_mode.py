@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from .conftest import RESOURCES
+from .support import RESOURCES
 
 LEGACY = os.path.join(RESOURCES, "legacy")
 

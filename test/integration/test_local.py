@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from .test_parameter_server import MX_TRAIN, PS_CODE, assert_no_ps_process_left, processes_with, read
+from .support import MX_TRAIN, PS_CODE, assert_no_process_left, read
 
 
 def test_bundled_example_runs_end_to_end(tmp_path):
@@ -26,10 +26,9 @@ def test_ctrl_c_stops_every_host(tmp_path):
     root = str(tmp_path / "hosts")
     argv = MX_TRAIN + ["--code", PS_CODE, "--entry-point", "dist_sum.py", "--hosts", "2", "--parameter-server",
                        "--hp", "steps=400", "--hp", "sleep=0.05", "--base-dir", root]
-    # KeyboardInterrupt in the middle of a dist_sync step may leave a worker hung in MXNet's own
-    # shutdown (the other worker's push never comes): it is killed at the stop grace, short here.
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, MX_TRAINING_STOP_GRACE_SECONDS="5"))
+    # The launchers inherit the grace (a worker blocked in a kvstore call may wait for all of it).
+    env = dict(os.environ, MX_TRAINING_STOP_GRACE_SECONDS="3")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
         seen = 0
         while seen < 2:
@@ -43,10 +42,18 @@ def test_ctrl_c_stops_every_host(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert time.monotonic() - began < 20
-    for host in ("algo-1", "algo-2"):
-        assert read(root, host, "output", "failure").startswith("Job stopped: the launcher received SIGINT")
-    assert_no_ps_process_left(root)
-    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []  # launchers and everything they started
+    # Each launcher gets the SIGINT, or the other's failure reaches it first. Its worker dies of the
+    # SIGINT, or (blocked in MXNet, where Python never sees it) of the stop's SIGTERM, or is killed
+    # when the grace is over (under load: the SIGTERM with this grace, the kill with the default 10 s).
+    stopped = "Job stopped: the launcher received SIGINT before the job finished; dist_sum.py "
+    for host, other in (("algo-1", "algo-2"), ("algo-2", "algo-1")):
+        assert read(root, host, "output", "failure").splitlines()[0] in (
+            stopped + "was killed by SIGINT (exit status 130)",
+            stopped + "was killed by SIGTERM (exit status 143)",
+            stopped + "did not stop within 3 s and was killed",
+            "Job failed on {}: Job stopped: the launcher received SIGINT".format(other))
+    assert_no_process_left(root, "DMLC_ROLE")
+    assert_no_process_left(root)  # launchers and everything they started
 
 
 def test_a_missing_code_directory_is_refused_before_any_host_starts(tmp_path):

@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from .test_host_channel import ADDRESSES, finish, two_host_jobs
-from .test_parameter_server import free_port, read
+from .support import ADDRESSES, finish, free_port, read, two_host_jobs
 
 BAD_SETTING = ("Configuration error: MX_TRAINING_HOST_WAIT_SECONDS='soon': expected a number of seconds "
                "between 0 and 604800")
@@ -63,7 +62,7 @@ def test_one_hosts_own_failure_file_fails_the_job_on_every_host(tmp_path, host):
     port = free_port()
     jobs = two_host_jobs(tmp_path, port, WRITES_FAILURE.format(host=host))
     procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES) for j in jobs]
-    finish(procs, timeout=60)
+    finish(*procs, timeout=60)
     other = "algo-2" if host == "algo-1" else "algo-1"
     assert [p.returncode for p in procs] == [1, 1]
     assert read(str(tmp_path), host, "output", "failure") == "my own reason: the loss diverged\n"  # kept as it is

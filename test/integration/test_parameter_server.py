@@ -6,41 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from .conftest import RESOURCES
-
-PS_CODE = os.path.join(RESOURCES, "ps")
-MX_TRAIN = [sys.executable, "-c", "from mx_training_toolkit.local import main; main()"]
-
-
-def processes_with(var, value=None, base=None):
-    """pids of processes whose environment has ``var`` (=``value``), under base dir ``base``."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/{}/environ".format(pid), "rb") as f:
-                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
-        except OSError:
-            continue
-        if var.encode() not in env or (value is not None and env[var.encode()] != value.encode()):
-            continue
-        if base is not None and not env.get(b"SAGEMAKER_BASE_DIR", b"").decode().startswith(base):
-            continue
-        found.append(int(pid))
-    return found
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from .support import ADDRESSES, MX_TRAIN, PS_CODE, assert_no_process_left, finish, free_port, processes_with, read, \
+    two_host_jobs
 
 def with_parameter_server(job):
     """Switch the job's parameter server on, its scheduler on a free port."""
@@ -53,19 +24,6 @@ def start_job(tmp_path, hosts, *extra, entry="dist_sum.py"):
     argv = MX_TRAIN + ["--code", PS_CODE, "--entry-point", entry, "--hosts", str(hosts), "--base-dir", root] + list(extra)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return proc, root
-
-
-def read(root, host, *parts):
-    path = os.path.join(root, host, *parts)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return f.read()
-
-
-def assert_no_ps_process_left(root):
-    time.sleep(0.2)
-    assert processes_with("DMLC_ROLE", base=root) == []
 
 
 @pytest.mark.parametrize("hosts", [2, 3])
@@ -86,7 +44,7 @@ def test_dist_sync_job_sums_over_workers(tmp_path, hosts):
         saved = sorted(os.listdir(os.path.join(root, host, "model")))
         assert saved == (["model-0001.params", "model-symbol.json"] if i == 0 else [])
     assert ranks == set(range(hosts))
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def test_legacy_script_on_two_hosts_gets_the_parameter_server(tmp_path):
@@ -99,7 +57,7 @@ def test_legacy_script_on_two_hosts_gets_the_parameter_server(tmp_path):
     assert sorted(os.listdir(os.path.join(root, "algo-1", "model"))) == [
         "model-0000.params", "model-shapes.json", "model-symbol.json"]
     assert os.listdir(os.path.join(root, "algo-2", "model")) == []
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def _wait_for_training(proc, root, marker=b"dist_sum: pulled sum"):
@@ -148,7 +106,7 @@ def test_killing_a_parameter_server_process_ends_the_job_everywhere(tmp_path, ro
     assert read(root, host, "output", "failure").splitlines()[0] == first_line
     assert read(root, other, "output", "failure").splitlines()[0] == "Job failed on {}: {}".format(host, first_line)
     assert "mx-train: algo-1 exited with status 137" in text and "mx-train: algo-2 exited with status 137" in text
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def test_worker_failing_on_one_host_ends_the_job_everywhere(tmp_path):
@@ -162,7 +120,7 @@ def test_worker_failing_on_one_host_ends_the_job_everywhere(tmp_path):
     assert read(root, "algo-2", "output", "failure").splitlines()[0] == root_cause
     assert read(root, "algo-1", "output", "failure").splitlines()[0] == "Job failed on algo-2: " + root_cause
     assert "dist_sum: exiting with 3 on purpose" in read(root, "algo-1", "output", "failure")
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def test_port_in_use_gets_a_clear_error(job):
@@ -175,9 +133,10 @@ def test_port_in_use_gets_a_clear_error(job):
         job.hyperparameters["sagemaker_parameter_server_enabled"] = "true"
         job.hyperparameters["_ps_port"] = str(port)
         result = job.run()
-    assert result.returncode == 2
-    assert result.failure_first_line.startswith(
-        "Configuration error: port {} on algo-1 is already in use".format(port))
+    assert (result.returncode, result.failure_first_line) == (
+        2, "Configuration error: port {} on algo-1 is already in use, so the scheduler cannot start (Address already "
+           "in use); choose another with the hyperparameter _ps_port (hyperparameters.json field '_ps_port')".format(
+               port))
     assert "should not run" not in result.stdout
 
 
@@ -200,7 +159,7 @@ def test_single_host_parameter_server_job(job):
     result = job.run()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(with the parameter server: scheduler, server)" in result.stderr
-    assert_no_ps_process_left(job.base)
+    assert_no_process_left(job.base, "DMLC_ROLE")
 
 
 @pytest.mark.parametrize("body,status,words", [
@@ -219,34 +178,19 @@ def test_worker_exit_status_survives_mxnet_distributed_shutdown(job, body, statu
     if status == 1:
         assert "ValueError: bad batch" in result.failure
         assert "runpy" not in result.failure
-    assert_no_ps_process_left(job.base)
+    assert_no_process_left(job.base, "DMLC_ROLE")
 
 
 def test_a_step_failing_on_one_host_before_training_ends_the_job_everywhere(tmp_path):
     # algo-2's code download fails; algo-1 (whose script would wait for a minute) must not wait
     # for algo-2 to join the job until a timeout: it learns of the failure through the channel.
-    from .conftest import Job
     port = free_port()
-    addresses = json.dumps({"algo-1": "127.0.0.2", "algo-2": "127.0.0.3"})
-    jobs, procs = [], []
-    for host in ("algo-1", "algo-2"):
-        job = Job(tmp_path / host)
-        job.add_script("train.py", "import time\ntime.sleep(60)\n")
-        job.entry("train.py")
-        job.hyperparameters["_ps_port"] = str(port)
-        job.resource_config = {"current_host": host, "hosts": ["algo-1", "algo-2"]}
-        if host == "algo-2":
-            job.hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
-        jobs.append(job)
+    jobs = two_host_jobs(tmp_path, port)
+    jobs[1].hyperparameters["sagemaker_submit_directory"] = json.dumps(str(tmp_path / "missing"))
     began = time.monotonic()
-    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=addresses, MX_TRAINING_CHANNEL_SECRET="s") for j in jobs]
-    try:
-        for p in procs:
-            p.communicate(timeout=30)
-    finally:
-        for p in procs:
-            p.kill()
-    assert time.monotonic() - began < 15
+    procs = [j.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES, MX_TRAINING_CHANNEL_SECRET="s") for j in jobs]
+    finish(*procs, timeout=60)
+    assert time.monotonic() - began < 60  # far below the 300 s algo-1 would wait for algo-2 to join
     assert [p.returncode for p in procs] == [3, 3]
     first = [read(str(tmp_path), host, "output", "failure").splitlines()[0] for host in ("algo-1", "algo-2")]
     assert first[1].startswith("Code download failed: sagemaker_submit_directory")
@@ -285,7 +229,7 @@ def test_only_the_distribution_groups_form_the_parameter_server_job(tmp_path):
     assert re.search(r"algo-2 \| .* parameter server: server, worker import MXNet", text)
     assert re.search(r"algo-3 \| .* parameter server: algo-3 \(instance group data\) is not in the distribution "
                      r"instance groups train1: its script runs on its own", text)
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def test_a_failure_on_a_host_outside_the_parameter_server_ends_the_job(tmp_path):
@@ -304,4 +248,4 @@ def test_a_failure_on_a_host_outside_the_parameter_server_ends_the_job(tmp_path)
     for host in ("algo-1", "algo-2"):
         assert read(root, host, "output", "failure").splitlines()[0] == "Job failed on algo-3: " + first
         assert "mx-train: {} exited with status 3".format(host) in text
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")

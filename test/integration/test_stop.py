@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from .conftest import RESOURCES
-from .test_parameter_server import MX_TRAIN, assert_no_ps_process_left, processes_with, read
+from .support import MX_TRAIN, RESOURCES, assert_no_process_left, read
 
 STOP_CODE = os.path.join(RESOURCES, "stop")
 STOP_GRACE, FAILURE_GRACE = "MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS"
@@ -102,7 +101,7 @@ def test_a_parameter_server_job_finishes_its_batch_after_sigterm_and_saves(tmp_p
         with open(found[0]) as f:
             assert json.load(f) == {"rank": rank, "w": [[3.0] * 3] * 2}
     assert "did not stop within" not in out
-    assert_no_ps_process_left(root)
+    assert_no_process_left(root, "DMLC_ROLE")
 
 
 def test_a_failure_elsewhere_ends_a_host_that_traps_sigterm_within_the_failure_grace(tmp_path):
@@ -120,7 +119,7 @@ def test_a_failure_elsewhere_ends_a_host_that_traps_sigterm_within_the_failure_g
     assert "algo-2 | checkpoint: got SIGTERM on algo-2" in out
     assert "did not stop within 2 s of SIGTERM: killing it" in out
     assert not os.path.exists(os.path.join(root, "algo-2", "model", "checkpoint"))
-    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
+    assert_no_process_left(root)
 
 
 def test_a_second_ctrl_c_to_mx_train_kills_the_jobs_at_once(tmp_path):
@@ -137,10 +136,7 @@ def test_a_second_ctrl_c_to_mx_train_kills_the_jobs_at_once(tmp_path):
             "on a second SIGINT")
         assert not os.path.exists(os.path.join(root, host, "model", "checkpoint"))
     assert "mx-train: algo-1 exited with status 130" in out and "mx-train: algo-2 exited with status 130" in out
-    deadline = time.monotonic() + 5
-    while processes_with("SAGEMAKER_BASE_DIR", base=root) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
+    assert_no_process_left(root)
 
 
 def test_horovod_ranks_finish_their_step_after_sigterm_and_save(tmp_path):
@@ -157,7 +153,7 @@ def test_horovod_ranks_finish_their_step_after_sigterm_and_save(tmp_path):
         for rank in ranks:
             with open(os.path.join(root, host, "model", "checkpoint-rank{}.json".format(rank))) as f:
                 assert json.load(f) == {"rank": rank, "sum": [10.0] * 3}
-    assert processes_with("SAGEMAKER_BASE_DIR", base=root) == []
+    assert_no_process_left(root)
 
 
 # A role that records when it got SIGTERM; a worker that, on SIGTERM, checks that the role still

@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 
-from .conftest import TRAIN
+from .support import TRAIN
 
 
 def test_help_prints_what_train_does_and_runs_no_job(job):

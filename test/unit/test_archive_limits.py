@@ -66,29 +66,40 @@ def gzip_bomb(path, size):
     return path
 
 
+# The bomb is 64 MiB, not the GiB a real one would be: sizes and the fixed margin are scaled by
+# SCALE, so each row asks extract_tarball the same question as at full size.
+SCALE = 16
+MIB = 1024 ** 2
+BOMB = GIB // SCALE
+MIN_FREE = archive.MIN_FREE // SCALE
+
+
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory):
-    return gzip_bomb(str(tmp_path_factory.mktemp("bomb") / "bomb.tar.gz"), GIB)
+    return gzip_bomb(str(tmp_path_factory.mktemp("bomb") / "bomb.tar.gz"), BOMB)
 
 
-@pytest.mark.parametrize("free,total,refused", [
-    (10 * GIB, 20 * GIB, False),  # plenty
-    (1 * GIB + 200 * 1024 ** 2, 20 * GIB, True),  # would leave under the 1 GiB margin (5 % of 20 GiB)
-    (1 * GIB, 2 * GIB, True),  # would leave nothing
-    (3 * GIB, 4 * GIB, False),  # 2 GiB left, margin 256 MiB
+@pytest.mark.parametrize("free,total", [
+    (1 * GIB + 200 * MIB, 20 * GIB),  # would leave under the 1 GiB margin (5 % of 20 GiB)
+    (1 * GIB, 2 * GIB),  # would leave nothing
 ])
-def test_an_archive_that_would_fill_the_volume_is_refused(tmp_path, bomb, free, total, refused):
-    path = bomb
-    assert os.path.getsize(path) < 2 * 1024 * 1024
+def test_an_archive_that_would_fill_the_volume_is_refused(tmp_path, bomb, free, total):
+    assert os.path.getsize(bomb) < 1 * MIB  # a bomb: under a MiB that expands to 64 MiB
     dest = tmp_path / "dest"
     dest.mkdir()
-    if refused:
-        with pytest.raises(CodeDownloadError) as e:
-            archive.extract_tarball(path, str(dest), space=lambda _p: (free, total))
-        assert str(e.value).startswith("the code archive {} expands to 1.0 GiB, but its volume has ".format(path))
-        assert os.listdir(str(dest)) == []
-    else:
-        archive.check_space(path, GIB, free, total)  # no extraction of a GiB in a unit test
+    with pytest.raises(CodeDownloadError) as e:
+        archive.extract_tarball(bomb, str(dest), space=lambda _p: (free // SCALE, total // SCALE), min_free=MIN_FREE)
+    assert str(e.value).startswith("the code archive {} expands to 64.0 MiB, but its volume has ".format(bomb))
+    assert os.listdir(str(dest)) == []
+
+
+@pytest.mark.parametrize("free,total", [
+    (10 * GIB, 20 * GIB),  # plenty
+    (3 * GIB, 4 * GIB),  # 2 GiB left, margin 256 MiB
+])
+def test_an_archive_that_fits_is_not_refused(free, total):
+    archive.check_space("a.tgz", GIB, free, total)  # no extraction of a GiB in a unit test
+    archive.check_space("a.tgz", BOMB, free // SCALE, total // SCALE, min_free=MIN_FREE)  # as scaled above
 
 
 @pytest.mark.parametrize("needed,free,total,message", [
