@@ -168,8 +168,9 @@ class Supervisor:
     """Runs the processes of one host and stops them all, with one grace period. This is the
     process starter ``jobstate.run`` drives: ``start``, ``next_event``, ``kill``."""
 
-    def __init__(self, host="", grace=10.0, stdout=None, stderr=None):
+    def __init__(self, host="", grace=10.0, stdout=None, stderr=None, watcher=None):
         self.host = host
+        self.watcher = watcher  # told every child's session (``watcher``): they die with us even by SIGKILL
         self.grace = grace
         self.events = queue.SimpleQueue()
         self.children = []
@@ -200,6 +201,8 @@ class Supervisor:
             if spec.role in ("scheduler", "server"):
                 raise ParameterServerError(message, exit_code=status) from e
             raise UserScriptError(message, exit_code=status) from e
+        if self.watcher is not None:
+            self.watcher.add(popen.pid)  # its session's id
         child = Child(spec, popen, self.events, self._stdout, self._stderr)
         self.children.append(child)
         return child

@@ -9,6 +9,7 @@ from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, block_stop_signals
 from .supervisor import Supervisor, become_subreaper
+from .watcher import start as start_watcher
 
 log = get_logger("mx_training_toolkit")
 
@@ -34,7 +35,8 @@ def main(argv=None):
     block_stop_signals()  # (the console script did already) until the handlers are installed below
     _occupy_closed_streams()
     environ = dict(os.environ)
-    supervisor = Supervisor()
+    watcher = start_watcher()  # before any thread, and before this process becomes a subreaper
+    supervisor = Supervisor(watcher=watcher)
     signals = StopSignals(supervisor.post, supervisor.hurry)  # a second SIGINT: SIGKILL the job now
     signals.install()
     become_subreaper()
@@ -51,6 +53,8 @@ def main(argv=None):
     else:
         log.error("%s", result.first_line)
     failure.write_outcome(job.paths, result)
+    if watcher is not None:
+        watcher.close()
     exit_now(result.exit_status)
 
 

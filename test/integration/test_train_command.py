@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 
-from .support import TRAIN
+from .support import TRAIN, pid_alive, wait_until
 
 
 def test_help_prints_what_train_does_and_runs_no_job(job):
@@ -115,3 +115,26 @@ def test_sigterm_then_sighup_back_to_back_reports_sigterm(job):
     assert (proc.returncode, first) == (
         143, "Job stopped: the launcher received SIGTERM before the job finished; train.py was killed by SIGTERM "
              "(exit status 143)")
+
+
+def test_after_train_is_sigkilled_nothing_it_started_runs_on(job, tmp_path):
+    """Its direct children die with it (PR_SET_PDEATHSIG); a script's own child, in the script's
+    session, was re-parented to init and ran on. The watcher SIGKILLs the job's sessions."""
+    pid_file = tmp_path / "grandchild.pid"
+    job.add_script("train.py", "import subprocess, time\n"
+                               "p = subprocess.Popen(['sleep', '120'])\n"
+                               "open({!r}, 'w').write(str(p.pid))\n"
+                               "print('ready', flush=True)\n"
+                               "time.sleep(120)\n".format(str(pid_file)))
+    job.entry("train.py")
+    job.write_config()
+    proc = subprocess.Popen(TRAIN, env=job.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        grandchild = int(pid_file.read_text())
+        assert pid_alive(grandchild)
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert wait_until(lambda: not pid_alive(grandchild), 15), "the script's own child outlived train"
