@@ -42,17 +42,17 @@ def test_ctrl_c_stops_every_host(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert time.monotonic() - began < 20
-    # Each launcher gets the SIGINT, or the other's failure reaches it first. Its worker dies of the
-    # SIGINT, or (blocked in MXNet, where Python never sees it) of the stop's SIGTERM, or is killed
-    # when the grace is over (under load: the SIGTERM with this grace, the kill with the default 10 s).
-    stopped = "Job stopped: the launcher received SIGINT before the job finished; dist_sum.py "
+    # Each launcher gets the SIGINT, or the other's failure reaches it first. How its worker ends is
+    # MXNet's to decide: it dies of the SIGINT, or its runner records the KeyboardInterrupt (130), or
+    # MXNet turns it into an error (1); blocked in a kvstore call, where Python never sees the
+    # SIGINT, it dies of the stop's SIGTERM or is killed at the 3 s grace. All seen under load.
+    stopped = re.escape("Job stopped: the launcher received SIGINT before the job finished; dist_sum.py ")
+    endings = (r"was killed by SIGINT \(exit status 130\)", r"was killed by SIGTERM \(exit status 143\)",
+               r"exited with status (130|1)(: .+)?", r"did not stop within 3 s and was killed")
     for host, other in (("algo-1", "algo-2"), ("algo-2", "algo-1")):
-        assert read(root, host, "output", "failure").splitlines()[0] in (
-            stopped + "was killed by SIGINT (exit status 130)",
-            stopped + "exited with status 130",  # its runner saw the KeyboardInterrupt and recorded it
-            stopped + "was killed by SIGTERM (exit status 143)",
-            stopped + "did not stop within 3 s and was killed",
-            "Job failed on {}: Job stopped: the launcher received SIGINT".format(other))
+        line = read(root, host, "output", "failure").splitlines()[0]
+        relayed = "Job failed on {}: Job stopped: the launcher received SIGINT".format(other)
+        assert line == relayed or re.fullmatch(stopped + "(" + "|".join(endings) + ")", line), line
     assert_no_process_left(root, "DMLC_ROLE")
     assert_no_process_left(root)  # launchers and everything they started
 

@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "sdk_driver.py"
 SDK_PYTHON = Path(os.environ.get("MXTT_SDK_PYTHON", ds.REPO_ROOT / ".sdk-venv" / "bin" / "python"))
 NETWORK = "sagemaker-local"  # the SDK's compose file names this network
-BUCKET = "training-code"
+BUCKET = "sdk-local-mode-code"  # moto keeps buckets per process: other tests use "training-code"
 JOB_TIMEOUT = 240  # seconds for one job, from the SDK's start to its return
 SDK_ENV = {
     # What offline local mode needs: a region, credentials (never used, but copied into the
