@@ -541,6 +541,34 @@ def load(base_dir, environ):
     )
 
 
+class ChannelFacts(NamedTuple):
+    """What a host needs to reach the launchers' channel, read from the files alone."""
+
+    current_host: str
+    hosts: Tuple[str, ...]
+    ps_port: int
+    job_name: Optional[str]
+    hyperparameters: Mapping[str, Any]
+
+
+def channel_facts(base_dir):
+    """For a host whose configuration failed to load: the little it takes to tell the first host so
+    (the hosts, ``_ps_port``, the job's name and its hyperparameters for the channel's proof) ->
+    ``ChannelFacts``, or None when even that is unusable or the job has one host."""
+    paths = Paths(base_dir)
+    file = "hyperparameters.json"
+    try:
+        decoded = hp.decode(_read_json(paths.hyperparameters_file, "hyperparameter names to values", {}))
+        current, hosts = _resource(_read_json(paths.resource_config_file, "the hosts of the job", {}))[:2]
+        port = _int_field(decoded.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
+    except (ConfigError, RecursionError, TypeError, ValueError):
+        return None
+    name = decoded.get("sagemaker_job_name")
+    if len(hosts) < 2:
+        return None
+    return ChannelFacts(current, hosts, port, name if isinstance(name, str) else None, decoded)
+
+
 def base_dir_from(environ):
     """The job's base directory, an absolute path: $SAGEMAKER_BASE_DIR unless unset or empty, else
     /opt/ml. Absolute because the user's code runs in ``code/``, where a relative SM_* path would

@@ -94,7 +94,12 @@ def joins_parameter_server(config, legacy):
 
 def coordinator_port(config):
     """The launchers' own channel listens on the first host at _ps_port + 1."""
-    return config.ps_port + 1 if config.ps_port < 65535 else config.ps_port - 1
+    return port_after(config.ps_port)
+
+
+def port_after(ps_port):
+    """The channel's port for a given ``_ps_port``: the next one, or the one before 65535."""
+    return ps_port + 1 if ps_port < 65535 else ps_port - 1
 
 
 # ---- Horovod (the platform's "mpi" distribution), started without mpirun --------------------

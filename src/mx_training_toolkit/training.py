@@ -14,6 +14,10 @@ from .watcher import start as start_watcher
 log = get_logger("mx_training_toolkit")
 
 
+# Seconds a host whose configuration failed spends trying to tell the first host: short, since when
+# every host has the same bad configuration, the first host never listens and this only delays the end.
+REPORT_WAIT = 10.0
+
 USAGE = """usage: train [--help]
 
 Run the training job described under $SAGEMAKER_BASE_DIR (default /opt/ml): read
@@ -97,8 +101,10 @@ class _Job:
             self.tell_hosts(outcome.stopped_result(self.facts.current_host, self.signals.signum))
             return Ending(state="preparing")
         except ToolkitError as e:
-            self.tell_hosts(JobResult(LAUNCHER, self.facts.current_host, e.exit_code, (),
-                                      outcome.first_line(e.step, str(e))))
+            told = JobResult(LAUNCHER, self.facts.current_host, e.exit_code, (), outcome.first_line(e.step, str(e)))
+            if self.channel is None and isinstance(e, ConfigError):
+                self.report_before_joining(told)
+            self.tell_hosts(told)
             return Ending(state="preparing", error=e)
         except Exception as e:  # a bug of ours: still a failure file with the traceback, never a silent exit
             import traceback
@@ -243,6 +249,36 @@ class _Job:
             log.info("parameter server: %s (instance group %s) is not in the distribution instance groups %s: "
                      "its script runs on its own", cfg.current_host, cfg.current_instance_group,
                      ", ".join(cfg.distribution_groups))
+
+    def report_before_joining(self, result):
+        """This host's configuration failed before it joined the launchers' channel: join it anyway,
+        as far as the files allow, just to tell the first host, so that the job ends everywhere now
+        instead of when the first host's wait for this one runs out. Best effort, bounded: the
+        first host may be this one, unreachable, or configured otherwise (it then fails the job for
+        the wrong proof, which names this host too)."""
+        facts = config.channel_facts(self.paths.base)
+        if facts is None or facts.current_host == facts.hosts[0]:
+            return
+        from . import channel, messages
+
+        first = facts.hosts[0]
+        try:
+            address_map = network.parse_address_map(self.environ.get(network.HOST_ADDRESSES_ENV, ""))
+        except ConfigError:
+            address_map = {}
+        wait = REPORT_WAIT
+        try:
+            addresses = network.wait_for_hosts([first, facts.current_host], address_map, wait)
+            member = channel.Member(facts.current_host, first, addresses[first], plan.port_after(facts.ps_port),
+                                    lambda _event: None, wait, messages.job_secret(facts.hyperparameters, self.environ),
+                                    messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
+                                    addresses[facts.current_host])
+        except (ToolkitError, OSError) as e:
+            log.warning("could not tell the launcher on %s of this failure: %s", first, e)
+            return
+        member.fail(result)
+        member.close()
+        log.info("told the launcher on %s of this failure", first)
 
     def tell_hosts(self, result):
         if self.channel is not None:

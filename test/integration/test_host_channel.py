@@ -78,3 +78,19 @@ def test_hosts_told_the_platforms_job_name_differently_still_prove_the_same_job(
     finish(*procs)
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert "job_name platform-job" in outputs[0] and "job_name hp-job" in outputs[1]
+
+
+def test_a_host_whose_configuration_fails_tells_the_first_host_before_joining(tmp_path):
+    """algo-2's inputdataconfig.json names a channel it does not have: a configuration error before it
+    ever joined. It once left algo-1 waiting for it for the whole host wait (300 s by default)."""
+    first, second = two_host_jobs(tmp_path, free_port())
+    second.input_data_config = {"train": {"TrainingInputMode": "File"}}  # no input/data/train on algo-2
+    began = time.monotonic()
+    p1 = first.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    p2 = second.start(MX_TRAINING_HOST_ADDRESSES=ADDRESSES)
+    finish(p1, p2, timeout=60)
+    assert time.monotonic() - began < 30
+    cause = read(str(tmp_path), "algo-2", "output", "failure").splitlines()[0]
+    assert cause.startswith("Configuration error: inputdataconfig.json")
+    assert (p1.returncode, p2.returncode) == (2, 2)
+    assert read(str(tmp_path), "algo-1", "output", "failure").splitlines()[0] == "Job failed on algo-2: " + cause

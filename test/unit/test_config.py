@@ -517,3 +517,19 @@ def test_the_variable_pins_legacy_mode_when_the_hyperparameter_is_absent(tmp_pat
     assert load(tmp_path, {HPS: PROGRAM}, {"SAGEMAKER_MXNET_LEGACY_MODE": "true"}).legacy_mode is True
     assert load(tmp_path / "2", {HPS: {**PROGRAM, "sagemaker_mxnet_legacy_mode": "false"}},
                 {"SAGEMAKER_MXNET_LEGACY_MODE": "true"}).legacy_mode is False  # the hyperparameter wins
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({HPS: {"_ps_port": "9000", "sagemaker_job_name": '"j"', "bad": {"x": [1]}},
+      RES: {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}},
+     ("algo-2", ("algo-1", "algo-2"), 9000, "j")),
+    ({HPS: {}, RES: {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}},
+     ("algo-2", ("algo-1", "algo-2"), 8000, None)),
+    ({HPS: {}}, None),  # one host: nobody to tell
+    ({HPS: {"_ps_port": "0"}, RES: {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}}, None),
+    ({HPS: {}, RES: {"current_host": "algo-3", "hosts": ["algo-1", "algo-2"]}}, None),
+    ({HPS: b"{not json", RES: {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}}, None),
+])
+def test_what_a_host_whose_configuration_failed_needs_to_reach_the_first_host(tmp_path, files, expected):
+    facts = config.channel_facts(make_base(tmp_path, files, ()))
+    assert (facts[:4] if facts else None) == expected
