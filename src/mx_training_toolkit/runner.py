@@ -27,15 +27,20 @@ MAX_REASON = 4000  # characters of the reason a record keeps
 MAX_RECORD = 65536  # bytes of a status file the launcher reads (a record of MAX_REASON characters fits)
 
 
-# Horovod's words when a collective operation fails because another rank is gone: such a failure
-# is a consequence, and the launchers look (briefly) for the rank that failed first.
-CONSEQUENCE_MARKS = ("Horovod has been shut down", "HorovodInternalError")
+# When a collective operation fails because another rank is gone, Horovod raises its own
+# HorovodInternalError, or, under MXNet, its engine raises MXNetError with Horovod's words: such a
+# failure is a consequence, and the launchers look (briefly) for the rank that failed first. The
+# error's type decides, not the words alone: a script's own ValueError quoting them is its own failure.
+SHUT_DOWN = "Horovod has been shut down"
 
 
 def is_consequence(error):
     """Whether ``error`` (what the script raised) only says that another Horovod rank failed."""
-    text = "{}: {}".format(type(error).__name__, error)
-    return any(mark in text for mark in CONSEQUENCE_MARKS)
+    kind = type(error)
+    module = kind.__module__ or ""
+    if kind.__name__ == "HorovodInternalError" and module.startswith("horovod"):
+        return True
+    return kind.__name__ == "MXNetError" and module.startswith("mxnet") and SHUT_DOWN in str(error)
 
 
 def record_status(status, environ=None, reason="", consequence=False):

@@ -107,10 +107,22 @@ def test_read_returns_none_for_a_missing_or_unreadable_file(tmp_path):
     assert runner.read_status(str(tmp_path)) is None  # a directory
 
 
+SHUT_DOWN = "Horovod has been shut down. This was caused by an exception on one of the ranks"
+
+
+def error_of(name, module, message):
+    """An exception of a class named ``name`` defined in ``module`` (as MXNet's and Horovod's are)."""
+    return type(name, (RuntimeError,), {"__module__": module})(message)
+
+
 @pytest.mark.parametrize("error,consequence", [
-    (RuntimeError("MXNetError: Horovod has been shut down. This was caused by an exception on one of the ranks"),
-     True),
-    (type("HorovodInternalError", (RuntimeError,), {})("ring broken"), True),
+    (error_of("MXNetError", "mxnet.base", SHUT_DOWN), True),  # what MXNet's engine raises in the other ranks
+    (error_of("HorovodInternalError", "horovod.common.exceptions", "ring broken"), True),
+    (error_of("MXNetError", "mxnet.base", "Check failed: shape mismatch"), False),
+    # The words alone decide nothing: a script's own error that quotes them is its own failure.
+    (ValueError("my check failed: " + SHUT_DOWN), False),
+    (RuntimeError("MXNetError: " + SHUT_DOWN), False),
+    (error_of("HorovodInternalError", "my_script", "not Horovod's"), False),
     (ValueError("rank 2 fails on purpose"), False),
     (KeyError("Horovod"), False),
 ])
