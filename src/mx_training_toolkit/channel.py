@@ -51,6 +51,7 @@ SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is 
 HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
 MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
 SEND_TIMEOUT = 5.0
+CLOSE_WAIT = 2.0  # seconds a member waits for the coordinator to close its side, once it has said all
 HOLD = 3.0  # seconds a consequence failure waits for its cause (less than jobstate.SETTLE)
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
 
@@ -395,7 +396,7 @@ class Member:
         self._sock = self._connect(coordinator_host, address, port, connect_timeout, source_address)
         self._reader = LineReader()
         self._hello(coordinator_host, secret, identity, connect_timeout)
-        start_thread(self._listen, coordinator_host)
+        self._listener = start_thread(self._listen, coordinator_host)
         start_thread(self._pinger)
 
     @staticmethod
@@ -529,7 +530,17 @@ class Member:
         _send(self._sock, self._lock, failure_message(result))
 
     def close(self):
+        """End the connection gracefully: what was sent (a failure) is read by the coordinator before
+        the connection ends. Closing at once could make this host's kernel answer the coordinator's
+        next message (its ``welcome``) with a reset, which may discard what the coordinator had not
+        read yet. So: no more sending, then wait (briefly) for the coordinator to close its side."""
         self._ended = True
+        with self._lock:
+            try:
+                self._sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        self._listener.join(CLOSE_WAIT)
         try:
             self._sock.close()
         except OSError:
