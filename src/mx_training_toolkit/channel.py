@@ -477,21 +477,17 @@ class Member:
             for message in messages:
                 kind = message["t"]
                 if self._welcome is not None and kind not in ("welcome", "refused"):
-                    self._ended = True
-                    self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
-                        "the launcher on {} sent {!r} before proving it belongs to this job (is something "
-                        "else listening on its channel port?)".format(self._coordinator, kind[:40])))))
+                    self._refuse_coordinator("sent {!r} before proving it belongs to this job (is something else "
+                                             "listening on its channel port?)".format(kind[:40]))
                     return
                 if kind == "welcome":
                     if self._welcome is None:
                         continue
                     secret, identity = self._welcome
                     if not verify(message.get("proof"), secret, self._nonce, self._coordinator, identity, "welcome"):
-                        self._ended = True
-                        self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
-                            "the launcher on {} did not prove it belongs to this job (every host needs the same "
-                            "hyperparameters.json and {}; or something else listens on its channel port)".format(
-                                self._coordinator, SECRET_ENV)))))
+                        self._refuse_coordinator("did not prove it belongs to this job (every host needs the same "
+                                                 "hyperparameters.json and {}; or something else listens on its "
+                                                 "channel port)".format(SECRET_ENV))
                         return
                     self._welcome = None
                 elif kind == "all-done":
@@ -502,14 +498,18 @@ class Member:
                     self.post(Event(PEER_FAILED, result=reported_result(message, "failed")))
                     return
                 elif kind == "refused":
-                    self._ended = True
-                    why = field(message, "why", str, "")[:1000]
-                    self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), (
-                        "the launcher on {} refused {}: {}".format(self._coordinator, self.host, why)))))
+                    self._refuse_coordinator("refused {}: {}".format(self.host, field(message, "why", str, "")[:1000]))
                     return
             messages = self._next_messages()
             if messages is None:  # silent for SILENCE_LIMIT: the coordinator is gone
                 return
+
+    def _refuse_coordinator(self, what):
+        """End the job here: the first host's launcher ``what`` (refused this host, or failed to prove
+        itself), a failure of the connection between hosts (exit status 5)."""
+        self._ended = True
+        note = "the launcher on {} {}".format(self._coordinator, what)
+        self.post(Event(PEER_FAILED, result=JobResult(CHANNEL, self.host, EXIT_HOSTS, (), note)))
 
     def _pinger(self):
         while not self._ended:

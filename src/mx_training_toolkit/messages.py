@@ -45,14 +45,18 @@ def verify(given, secret, nonce, host, identity, purpose="hello"):
     return hmac.compare_digest(given, proof(secret, nonce, host, identity, purpose))
 
 
-def is_nonce(value, digits=32):
+def _hex_digits(value, count):
+    return isinstance(value, str) and len(value) == count and all(c in "0123456789abcdef" for c in value)
+
+
+def is_nonce(value):
     """A nonce as a launcher makes one: 32 hexadecimal digits."""
-    return isinstance(value, str) and len(value) == digits and all(c in "0123456789abcdef" for c in value)
+    return _hex_digits(value, 32)
 
 
 def is_proof(value):
     """A proof as a launcher makes one (a SHA-256 HMAC): 64 hexadecimal digits, right or wrong."""
-    return is_nonce(value, 64)
+    return _hex_digits(value, 64)
 
 
 def encode(message):

@@ -159,18 +159,19 @@ def ranks_per_host(config, num_gpus):
     """How many Horovod ranks this host starts, by the reference's rule:
     ``sagemaker_mpi_num_of_processes_per_host`` when given, else one per GPU of this host, else one
     per AWS Neuron core (``environment.num_neurons``), else 1."""
-    return config.mpi_processes_per_host or num_gpus or num_neurons(config.current_instance_type) or 1
+    return _rank_rule(config, num_gpus)[0]
 
 
-def _why_count(config, num_gpus):
-    """Why a host starts its number of ranks, in words ("" when the hyperparameters say)."""
+def _rank_rule(config, num_gpus):
+    """-> (this host's ranks per host, why, in words: "" when the hyperparameters say)."""
     if config.mpi_processes_per_host:
-        return ""
+        return config.mpi_processes_per_host, ""
     if num_gpus:
-        return " (one per GPU: {} GPU{})".format(num_gpus, "" if num_gpus == 1 else "s")
-    if num_neurons(config.current_instance_type):
-        return " (one per Neuron core of an {})".format(config.current_instance_type)
-    return " (1 without a GPU)"
+        return num_gpus, " (one per GPU: {} GPU{})".format(num_gpus, "" if num_gpus == 1 else "s")
+    neurons = num_neurons(config.current_instance_type)
+    if neurons:
+        return neurons, " (one per Neuron core of an {})".format(config.current_instance_type)
+    return 1, " (1 without a GPU)"
 
 
 def check_ranks(config, num_gpus, first_count=None):
@@ -178,8 +179,7 @@ def check_ranks(config, num_gpus, first_count=None):
     differ from the first host's, ``first_count`` (None: not known; Horovod's ranks are laid out
     as the same count on every host, as mpirun's are), or when ``sagemaker_mpi_num_processes``
     is given and is not that many ranks on every host (this launcher starts every slot)."""
-    count = ranks_per_host(config, num_gpus)
-    why = _why_count(config, num_gpus)
+    count, why = _rank_rule(config, num_gpus)
     if first_count is not None and first_count != count and not config.is_first_host:
         raise ConfigError("Horovod: {} starts {} rank{}{}, but the first host {} starts {}; every host must start "
                           "the same number (give every host as many GPUs, or set the hyperparameter "

@@ -266,11 +266,11 @@ class _Job:
             address_map = network.parse_address_map(self.environ.get(network.HOST_ADDRESSES_ENV, ""))
         except ConfigError:
             address_map = {}
-        wait = REPORT_WAIT
         try:
-            addresses = network.wait_for_hosts([first, facts.current_host], address_map, wait)
+            addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
             member = channel.Member(facts.current_host, first, addresses[first], plan.port_after(facts.ps_port),
-                                    lambda _event: None, wait, messages.job_secret(facts.hyperparameters, self.environ),
+                                    lambda _event: None, REPORT_WAIT,
+                                    messages.job_secret(facts.hyperparameters, self.environ),
                                     messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
                                     addresses[facts.current_host])
         except (ToolkitError, OSError) as e:
@@ -310,9 +310,7 @@ def _occupy_closed_streams():
 def _check_arguments(args):
     """``train`` takes no arguments but the ``train`` an ``ENTRYPOINT ["train"]`` image is given."""
     if args and args != ["train"]:
-        shown = " ".join(args)
-        raise ConfigError("train takes no arguments (see train --help), got {!r}".format(
-            shown if len(shown) <= 200 else shown[:197] + "..."))
+        raise ConfigError("train takes no arguments (see train --help), got {!r}".format(shorten(" ".join(args))))
 
 
 def exit_now(status):
