@@ -171,6 +171,12 @@ def read(root, host, *parts):
         return f.read()
 
 
+def failure_first_line(base):
+    """Line 1 of the failure file under the base directory ``base``, or None when there is none."""
+    text = read(base, "output", "failure")
+    return text.splitlines()[0] if text else None
+
+
 def wait_until(condition, timeout, step=0.05):
     """Call ``condition()`` until it returns something true or ``timeout`` seconds pass -> its last value."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .support import MX_TRAIN, assert_no_process_left, free_port, wait_gone, wait_until
+from .support import MX_TRAIN, assert_no_process_left, failure_first_line, free_port, wait_gone, wait_until
 
 # A daemon in a session of its own that notes SIGTERM in output/data/daemon.sigterm and goes on:
 # only the launcher's SIGKILL ends it.
@@ -19,11 +19,6 @@ DAEMON = ("import os, subprocess, sys\n"
           "start_new_session=True)\n"
           "open(os.path.join(os.environ['SM_OUTPUT_DATA_DIR'], 'daemon.pid'), 'w').write(str(d.pid))\n"
           "print('script: leaving', flush=True)\n")
-
-
-def first_line(job):
-    with open(job.path("output", "failure")) as f:
-        return f.readline().rstrip("\n")
 
 
 @pytest.mark.parametrize("exit_code,status,line", [
@@ -42,7 +37,7 @@ def test_a_signal_during_the_final_cleanup(job, exit_code, status, line):
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err.decode()[-2000:]
     assert "Traceback" not in err.decode()
-    assert first_line(job) == line
+    assert failure_first_line(job.base) == line
     assert not os.path.exists(job.path("output", "success"))
     with open(job.path("output", "data", "daemon.pid")) as f:
         assert wait_gone(int(f.read()), 2.0)
@@ -86,7 +81,7 @@ def test_sighup_and_sigquit_stop_the_job_like_sigterm(job, sig):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 7, err.decode()[-2000:]  # the script's SIGTERM handler ran and chose 7
     assert b"got SIGTERM" in out
-    assert first_line(job) == ("Job stopped: the launcher received {} before the job finished; "
+    assert failure_first_line(job.base) == ("Job stopped: the launcher received {} before the job finished; "
                                "train.py exited with status 7".format(signal.Signals(sig).name))
 
 

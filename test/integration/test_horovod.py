@@ -12,7 +12,8 @@ import pytest
 
 from mx_training_toolkit.local import free_port_pair
 
-from .support import MX_TRAIN, RESOURCES, Job, assert_no_process_left, finish, pid_alive, processes_with, read
+from .support import MX_TRAIN, RESOURCES, Job, assert_no_process_left, failure_first_line, finish, pid_alive, \
+    processes_with, read
 
 HOROVOD_CODE = os.path.join(RESOURCES, "horovod")
 HERE_TEST = os.path.dirname(os.path.abspath(__file__))
@@ -26,11 +27,6 @@ def start(tmp_path, entry, *extra, hosts=2, ranks=2):
     argv = MX_TRAIN + ["--code", HOROVOD_CODE, "--entry-point", entry, "--hosts", str(hosts),
                        "--horovod", str(ranks), "--base-dir", root] + list(extra)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), root
-
-
-def first_line(root, host):
-    text = read(root, host, "output", "failure")
-    return text.splitlines()[0] if text else None
 
 
 def test_allreduce_over_2_hosts_by_2_ranks(tmp_path):
@@ -64,8 +60,8 @@ def test_a_rank_that_raises_on_host_2_ends_the_job_everywhere(tmp_path):
     out = finish(proc)[0]
     assert proc.returncode == 1, out[-4000:]
     cause = "User script failed: allreduce.py (rank 2) on algo-2 exited with status 1: ValueError: rank 2 fails on purpose"
-    assert first_line(root, "algo-2") == cause
-    assert first_line(root, "algo-1") == "Job failed on algo-2: " + cause
+    assert failure_first_line(os.path.join(root, "algo-2")) == cause
+    assert failure_first_line(os.path.join(root, "algo-1")) == "Job failed on algo-2: " + cause
     assert "ValueError: rank 2 fails on purpose" in read(root, "algo-1", "output", "failure")
     assert time.monotonic() - began < 60
     assert_no_process_left(root)
@@ -91,8 +87,8 @@ def test_a_sigkilled_rank_ends_the_job_everywhere_within_15_s(tmp_path):
     assert proc.returncode == 137, out[-3000:]
     cause = ("User script failed: allreduce.py (rank 3) on algo-2 was killed by SIGKILL (exit status 137); "
              "probably out of memory")
-    assert first_line(root, "algo-2") == cause
-    assert first_line(root, "algo-1") == "Job failed on algo-2: " + cause
+    assert failure_first_line(os.path.join(root, "algo-2")) == cause
+    assert failure_first_line(os.path.join(root, "algo-1")) == "Job failed on algo-2: " + cause
     assert not pid_alive(pid)
     assert_no_process_left(root)
 
@@ -110,9 +106,9 @@ def test_sigterm_to_the_rendezvous_hosts_launcher_ends_the_job_everywhere_within
     out = b"".join(lines).decode() + finish(proc)[0]
     assert time.monotonic() - stopped_at < 15, out[-3000:]
     assert proc.returncode == 143, out[-3000:]
-    assert first_line(root, "algo-1") == ("Job stopped: the launcher received SIGTERM before the job finished; "
+    assert failure_first_line(os.path.join(root, "algo-1")) == ("Job stopped: the launcher received SIGTERM before the job finished; "
                                           "allreduce.py was killed by SIGTERM (exit status 143)")
-    assert first_line(root, "algo-2") == "Job failed on algo-1: Job stopped: the launcher received SIGTERM"
+    assert failure_first_line(os.path.join(root, "algo-2")) == "Job failed on algo-1: Job stopped: the launcher received SIGTERM"
     assert_no_process_left(root)
 
 
@@ -126,8 +122,8 @@ def test_a_rank_that_never_calls_init_fails_the_job_after_the_rendezvous_timeout
     assert time.monotonic() - began < 90, out[-3000:]
     assert proc.returncode == 134, out[-3000:]
     cause = "User script failed: allreduce.py (rank 0) on algo-1 was killed by SIGABRT (exit status 134)"
-    assert first_line(root, "algo-1") == cause
-    assert first_line(root, "algo-2") == "Job failed on algo-1: " + cause
+    assert failure_first_line(os.path.join(root, "algo-1")) == cause
+    assert failure_first_line(os.path.join(root, "algo-2")) == "Job failed on algo-1: " + cause
     assert "timeout" in read(root, "algo-1", "output", "failure").lower()
     assert_no_process_left(root)
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .support import MX_TRAIN, RESOURCES, assert_no_process_left, read
+from .support import MX_TRAIN, RESOURCES, assert_no_process_left, failure_first_line, read
 
 STOP_CODE = os.path.join(RESOURCES, "stop")
 STOP_GRACE, FAILURE_GRACE = "MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS"
@@ -33,9 +33,14 @@ def wait_for_line(proc, marker, count=1):
     return lines
 
 
-def first_line(path):
-    with open(path) as f:
-        return f.readline().rstrip("\n")
+def sigterm_when_ready(job, settings, timeout):
+    """Start ``job`` with ``settings``, SIGTERM it once its checkpoint script is ready -> its stderr."""
+    proc = job.start(**settings)
+    wait_for_line(proc, b"checkpoint: ready")
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 143, err.decode()[-3000:]
+    return err.decode()
 
 
 @pytest.mark.parametrize("settings,save_seconds", [
@@ -44,12 +49,8 @@ def first_line(path):
 ])
 def test_a_script_that_takes_seconds_to_checkpoint_saves_it_on_sigterm(job, settings, save_seconds):
     add_checkpoint_script(job, save_seconds=save_seconds)
-    proc = job.start(**settings)
-    wait_for_line(proc, b"checkpoint: ready")
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err.decode()[-3000:]
-    assert first_line(job.path("output", "failure")) == ("Job stopped: the launcher received SIGTERM before the job "
+    sigterm_when_ready(job, settings, timeout=120)
+    assert failure_first_line(job.base) == ("Job stopped: the launcher received SIGTERM before the job "
                                                          "finished; train.py exited successfully")
     with open(job.path("model", "checkpoint")) as f:
         assert f.read() == "saved after SIGTERM\n"
@@ -57,14 +58,10 @@ def test_a_script_that_takes_seconds_to_checkpoint_saves_it_on_sigterm(job, sett
 
 def test_a_script_that_ignores_sigterm_is_killed_at_the_stop_grace(job):
     add_checkpoint_script(job, ignore="yes")
-    proc = job.start(**{STOP_GRACE: "2", FAILURE_GRACE: "0"})
-    wait_for_line(proc, b"checkpoint: ready")
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err.decode()[-3000:]
-    assert first_line(job.path("output", "failure")) == ("Job stopped: the launcher received SIGTERM before the job "
+    err = sigterm_when_ready(job, {STOP_GRACE: "2", FAILURE_GRACE: "0"}, timeout=60)
+    assert failure_first_line(job.base) == ("Job stopped: the launcher received SIGTERM before the job "
                                                          "finished; train.py did not stop within 2 s and was killed")
-    assert "did not stop within 2 s of SIGTERM: killing it" in err.decode()
+    assert "did not stop within 2 s of SIGTERM: killing it" in err
     assert not os.path.exists(job.path("model", "checkpoint"))
 
 

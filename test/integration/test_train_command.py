@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 
-from .support import TRAIN, pid_alive, wait_until
+from .support import TRAIN, failure_first_line, pid_alive, wait_until
 
 
 def test_help_prints_what_train_does_and_runs_no_job(job):
@@ -32,8 +32,7 @@ def test_any_other_argument_is_a_usage_error_with_a_failure_file(job):
     job.entry("train.py")
     job.write_config()
     proc = subprocess.run(TRAIN + ["--epochs", "3"], env=job.env(), capture_output=True, text=True, timeout=60)
-    with open(job.path("output", "failure")) as f:
-        first = f.readline().rstrip("\n")
+    first = failure_first_line(job.base)
     assert (proc.returncode, first) == (
         2, "Configuration error: train takes no arguments (see train --help), got '--epochs 3'")
     assert not os.path.exists(job.path("code", "ran"))
@@ -50,8 +49,7 @@ def test_with_stdout_closed_the_job_runs_and_fails_as_it_should(job):
     job.add_script("train.py", "import sys\nprint('to stdout')\nsys.exit('bad epochs')\n")
     job.entry("train.py")
     proc = run_with_closed(job, ">&-")
-    with open(job.path("output", "failure")) as f:
-        first = f.readline().rstrip("\n")
+    first = failure_first_line(job.base)
     assert (proc.returncode, first) == (1, "User script failed: train.py exited with status 1: SystemExit: bad epochs")
     assert "ERROR mx_training_toolkit: User script failed" in proc.stderr
     assert "bad epochs" in proc.stderr
@@ -94,8 +92,7 @@ def test_a_stop_signal_during_start_up_stops_the_job_with_an_outcome(job):
         assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
-    with open(job.path("output", "failure")) as f:
-        first = f.readline().rstrip("\n")
+    first = failure_first_line(job.base)
     assert (proc.returncode, first) == (143, "Job stopped: the launcher received SIGTERM before the job finished")
     assert not os.path.exists(job.path("output", "success"))
 
@@ -110,8 +107,7 @@ def test_sigterm_then_sighup_back_to_back_reports_sigterm(job):
     os.kill(proc.pid, signal.SIGTERM)
     os.kill(proc.pid, signal.SIGHUP)
     proc.communicate(timeout=60)
-    with open(job.path("output", "failure")) as f:
-        first = f.readline().rstrip("\n")
+    first = failure_first_line(job.base)
     assert (proc.returncode, first) == (
         143, "Job stopped: the launcher received SIGTERM before the job finished; train.py was killed by SIGTERM "
              "(exit status 143)")
