@@ -56,21 +56,6 @@ HOLD = 3.0  # seconds a consequence failure waits for its cause (less than jobst
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
 
 
-def check_port_free(port, host):
-    """ps-lite's scheduler binds every interface at _ps_port: fail clearly if that port is taken."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as zmq does: TIME_WAIT is no conflict
-    try:
-        probe.bind(("", port))
-    except OSError as e:
-        raise ConfigError(
-            "port {} on {} is already in use, so the scheduler cannot start ({}); choose another with "
-            "the hyperparameter _ps_port (hyperparameters.json field '_ps_port')".format(
-                port, host, e.strerror or e)) from e
-    finally:
-        probe.close()
-
-
 def _internal(host, error):
     return JobResult(CHANNEL, host, EXIT_INTERNAL_CHANNEL, (), "internal error in the host channel: {!r}".format(
         error))
@@ -124,12 +109,11 @@ class Coordinator:
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._server.bind((bind_address, port))
+            self._server.bind((bind_address, port.number))
         except OSError as e:
             self._server.close()
-            raise ConfigError(
-                "the launchers' channel cannot listen on port {} on {} ({}); the port is _ps_port + 1 "
-                "(hyperparameters.json field '_ps_port')".format(port, host, e.strerror or e)) from e
+            raise ConfigError("the launchers' channel cannot listen on port {} on {} ({}); {}".format(
+                port.number, host, e.strerror or e, port.advice)) from e
         self._server.listen(128)
         self._server.setblocking(False)
         self._selector = selectors.DefaultSelector()

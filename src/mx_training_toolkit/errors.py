@@ -59,6 +59,12 @@ class ParameterServerError(ToolkitError):
     step = "parameter server"
 
 
+class HorovodError(ToolkitError):
+    """Horovod's rendezvous server (see ``roles``) could not start or failed."""
+
+    step = "horovod"
+
+
 class Terminated(BaseException):
     """Raised by the signal handler in the main thread; carries the signal number."""
 

@@ -16,7 +16,7 @@ from typing import NamedTuple, Tuple
 
 from .log import get_logger
 from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, USER_FAILURE_NOTE, stopped_result
-from .plan import PS_ROLES, SERVICE_ROLES, SUPPORT_ROLES, WORKER
+from .roles import PS_ROLES, SERVICE_ROLES, SUPPORT_ROLES, WORKER
 from .signals import forwarded
 
 log = get_logger(__name__)

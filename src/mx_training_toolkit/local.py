@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from .network import HOST_ADDRESSES_ENV
 SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # messages.SECRET_ENV, not imported: mx-train needs nothing else of it
 from .outcome import EXIT, SIGNAL
 from .plan import ProcessSpec
+from .ports import free_ps_port
 from .signals import StopSignals, forwarded
 from .supervisor import Supervisor
 
@@ -111,24 +111,6 @@ def _hp_value(text):
         return text
 
 
-def free_port_pair():
-    """A port P such that P and P+1 (the launchers' channel) are both free on this machine."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("", port))
-                b.bind(("", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free pair of ports found")
-
-
 def generate_example_data(directory, rows=512, seed=7):
     """CSV rows x1,x2,x3,y with y = 2*x1 - 3*x2 + 0.5*x3 + 1 + noise."""
     os.makedirs(directory, exist_ok=True)
@@ -189,7 +171,7 @@ def plan_hosts(args, root):
             args.parameter_server = True
     hps["sagemaker_program"] = args.entry_point
     hps["sagemaker_submit_directory"] = os.path.abspath(code)
-    hps["_ps_port"] = args.ps_port or free_port_pair()
+    hps["_ps_port"] = args.ps_port or free_ps_port()
     if args.parameter_server:
         hps["sagemaker_parameter_server_enabled"] = True
     if args.horovod is not None:  # what the SDK writes for distribution={'mpi': {...}}

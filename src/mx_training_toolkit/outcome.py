@@ -16,10 +16,8 @@ from typing import NamedTuple, Optional, Tuple
 
 from . import masking
 from .errors import EXIT_INTERNAL, ToolkitError
+from .roles import CHANNEL, LAUNCHER, role_of
 
-WORKER = "worker"
-LAUNCHER = "launcher"  # a result that is about a host's launcher (a step failed, a stop, a lost host)
-CHANNEL = "channel"  # a result that is about the launchers' channel itself (an internal error there)
 EXIT_INTERNAL_CHANNEL = EXIT_INTERNAL
 
 # Steps: the failure file's first words. A step not listed here reads "<Step> failed".
@@ -52,7 +50,7 @@ USER_FAILURE_NOTE = "wrote output/failure and exited 0"
 class JobResult(NamedTuple):
     """How one process (of this host or of another host) ended."""
 
-    role: str  # "worker", "scheduler", "server", "pip", or "launcher" (a whole host)
+    role: str  # a role of roles.TABLE: "worker", "scheduler", ..., or "launcher" (a whole host)
     host: str
     status: int  # the exit status: 128+N after a death by signal N
     stderr_tail: Tuple[str, ...] = ()
@@ -216,9 +214,8 @@ def result_message(result, facts):
     """A failed process's result -> the words after its step's title: who, and how it ended."""
     if result.role in (LAUNCHER, CHANNEL):
         return result.note
-    who = facts.entry_point if result.role == WORKER else "the {} process".format(result.role)
-    if result.rank is not None:
-        who += " (rank {})".format(result.rank)
+    role = role_of(result.role, result.rank)
+    who = role.names(facts.entry_point, result.rank) if role else "the {} process".format(result.role)
     where = " on {}".format(result.host) if facts.multi_host else ""
     if result.note == USER_FAILURE_NOTE:  # it exited 0: its own failure file says it failed
         return "{}{} {}".format(who, where, USER_FAILURE_NOTE)
@@ -239,8 +236,9 @@ def result_error(result):
 
 
 def result_step(result):
-    return {WORKER: "user script", "scheduler": "parameter server", "server": "parameter server",
-            "pip": "pip install", "rendezvous": "horovod", CHANNEL: "host channel"}.get(result.role, "peer host")
+    """The step a failed result belongs to (``roles.TABLE``); a role of another version's: a peer host's."""
+    role = role_of(result.role, result.rank)
+    return role.step if role else "peer host"
 
 
 def result_line(result, facts):

@@ -1,22 +1,23 @@
-"""Pure: which processes run on this host, each with its whole environment (a ``LaunchPlan``)."""
+"""Pure: the distribution strategy of this host, and its ``LaunchPlan``: the processes (each with
+its whole environment), the ports to check, the channel's port and the lines to log.
 
-import re
+The planner is asked twice: ``plan_hosts`` before the code is in place (what the launchers' channel
+needs: its port and Horovod's ranks per host, which every host compares with the first host's),
+then ``plan_job`` once the code is there (a legacy script may bring the parameter server). Each
+strategy is one row of ``STRATEGIES``: a new one adds its row and builder here, and its processes'
+roles to ``roles.TABLE``; the launcher (``training``) runs whatever plan it is given.
+"""
+
+import enum
+import os
 from typing import Mapping, NamedTuple, Optional, Tuple
 
+from . import horovod
 from .code import runner_bootstrap
-from .environment import num_neurons
 from .errors import ConfigError
+from .ports import Port, channel_port, rendezvous_port, scheduler_port
+from .roles import RENDEZVOUS, SCHEDULER, SERVER, WORKER
 from .runner import STATUS_FILE_ENV
-
-# The roles of a job's processes (ps-lite's own names for the first three).
-SCHEDULER = "scheduler"
-SERVER = "server"
-WORKER = "worker"
-PIP = "pip"
-PS_ROLES = (SCHEDULER, SERVER)
-RENDEZVOUS = "rendezvous"  # Horovod's Gloo rendezvous server, on the first host
-SERVICE_ROLES = (RENDEZVOUS,)  # never exit by themselves: stopped once every worker of the job is done
-SUPPORT_ROLES = PS_ROLES + SERVICE_ROLES
 
 # ps-lite's environment (MXNet's kvstore parameter server).
 DMLC_ROLE = "DMLC_ROLE"
@@ -30,12 +31,22 @@ PS_VERBOSE = "PS_VERBOSE"
 # A Python process that imports mxnet with DMLC_ROLE=server or scheduler runs that role and
 # exits once every worker has finalised.
 ROLE_SNIPPET = "import mxnet"
+STATUS_NAME = "worker-status"  # the worker's status file in the status directory (a rank's: + ".rank<N>")
+
+
+class Strategy(enum.Enum):
+    """How this host takes part in the job."""
+
+    PLAIN = "plain"  # the user's code alone
+    PARAMETER_SERVER = "parameter server"  # a server (and on the first of its hosts, the scheduler) beside it
+    OUTSIDE = "outside the parameter server"  # the job has one, but this host's instance group is left out
+    HOROVOD = "horovod"  # its ranks (and on the first host, the rendezvous server)
 
 
 class ProcessSpec(NamedTuple):
     """One process to run: argv (never a shell string), its whole environment and working dir."""
 
-    role: str
+    role: str  # a role of roles.TABLE
     argv: Tuple[str, ...]
     env: Mapping[str, str]
     cwd: str
@@ -44,11 +55,30 @@ class ProcessSpec(NamedTuple):
     rank: Optional[int] = None  # a Horovod worker's rank
 
 
-class LaunchPlan(NamedTuple):
-    """The processes of this host: parameter-server roles first, the worker last."""
+class HostsPlan(NamedTuple):
+    """What the hosts agree on before the code is in place."""
 
+    channel_port: Optional[Port] = None  # the launchers' channel; None for a one-host job
+    ranks_per_host: Optional[int] = None  # Horovod: this host's ranks (the first host's are told to all)
+    rank_rule: str = ""  # why that many, in words
+
+    def check(self, config, first_count=None):
+        """Raise ``ConfigError`` when this host's ranks do not make a job with the first host's
+        ``first_count`` (None: not known) or with ``sagemaker_mpi_num_processes``."""
+        if self.ranks_per_host is not None:
+            horovod.check_ranks(config, self.ranks_per_host, self.rank_rule, first_count)
+
+
+class LaunchPlan(NamedTuple):
+    """This host's part of the job: its processes, support roles first, the workers last."""
+
+    strategy: Strategy
     specs: Tuple[ProcessSpec, ...]
-    parameter_server: bool
+    ports: Tuple[Port, ...] = ()  # to check before starting: taken, the job could not start
+    channel_port: Optional[Port] = None  # the launchers' channel (opened before, from ``plan_hosts``)
+    notes: Tuple[str, ...] = ()  # lines to log after the run line
+    shown: Tuple[str, ...] = ()  # the worker's command, as the run line shows it
+    how: str = ""  # the run line's ending: the strategy in words
 
     @property
     def worker(self):
@@ -58,20 +88,36 @@ class LaunchPlan(NamedTuple):
     def workers(self):
         return tuple(s for s in self.specs if s.role == WORKER)
 
-    @property
-    def roles(self):
-        return tuple(s for s in self.specs if s.role != WORKER)
+
+class _Job(NamedTuple):
+    """``plan_job``'s arguments, for the strategies' builders."""
+
+    config: object
+    hosts: HostsPlan
+    user_code: object
+    base_env: Mapping[str, str]
+    addresses: Mapping[str, str]
+    python: str
+    status_file: Optional[str]  # the worker's, when it records its status; None: it does not
+
+
+def ps_hosts(config):
+    """The hosts of the parameter-server job: the distribution hosts when
+    sagemaker_distribution_instance_groups names the groups, else every host. The first one
+    runs the scheduler."""
+    return config.hosts if config.distribution_instance_groups is None else config.distribution_hosts
 
 
 def ps_env(config, addresses, role):
-    """ps-lite's variables for ``role`` on this host, for the job of ``config.ps_hosts`` (a server
+    """ps-lite's variables for ``role`` on this host, for the job of ``ps_hosts(config)`` (a server
     and a worker on each, the scheduler on the first). ``addresses`` maps host names to IP
     addresses (ps-lite needs an IP for the scheduler: a host name fails with "bind failed")."""
-    n = len(config.ps_hosts)
+    hosts = ps_hosts(config)
+    n = len(hosts)
     return {
         DMLC_ROLE: role,
-        DMLC_PS_ROOT_URI: addresses[config.ps_hosts[0]],
-        DMLC_PS_ROOT_PORT: str(config.ps_port),
+        DMLC_PS_ROOT_URI: addresses[hosts[0]],
+        DMLC_PS_ROOT_PORT: str(scheduler_port(config.ps_port).number),
         DMLC_NUM_SERVER: str(n),
         DMLC_NUM_WORKER: str(n),
         DMLC_NODE_HOST: addresses[config.current_host],
@@ -79,256 +125,131 @@ def ps_env(config, addresses, role):
     }
 
 
-def uses_parameter_server(config, legacy):
-    """Whether the job has a parameter server: enabled by the switch, and for legacy scripts
-    whenever the job has more than one host."""
-    return config.parameter_server_enabled or (legacy and len(config.hosts) > 1)
+def choose(config, legacy):
+    """This host's ``Strategy``. The parameter server is enabled by its switch, and for legacy
+    scripts whenever the job has more than one host; on a heterogeneous cluster whose
+    sagemaker_distribution_instance_groups leaves this host's group out, its code runs on its own."""
+    if config.mpi_enabled:
+        return Strategy.HOROVOD
+    if config.parameter_server_enabled or (legacy and len(config.hosts) > 1):
+        return Strategy.PARAMETER_SERVER if config.current_host in ps_hosts(config) else Strategy.OUTSIDE
+    return Strategy.PLAIN
 
 
-def joins_parameter_server(config, legacy):
-    """Whether this host's processes are part of the parameter-server job. On a heterogeneous
-    cluster whose sagemaker_distribution_instance_groups leaves this host's group out, the user's
-    code runs on its own: no scheduler, no server, no kvstore variables."""
-    return uses_parameter_server(config, legacy) and config.current_host in config.ps_hosts
+def records_status(strategy, user_code):
+    """Whether the worker runs through a runner, which records its real status and the error
+    that ended it: Python code does (an executable cannot), and so does every Horovod rank."""
+    return strategy is Strategy.HOROVOD or user_code.kind != "executable"
 
 
-def coordinator_port(config):
-    """The launchers' own channel listens on the first host at _ps_port + 1."""
-    return port_after(config.ps_port)
+def plan_hosts(config, num_gpus):
+    """What the launchers' channel needs before the code is in place -> ``HostsPlan``."""
+    port = channel_port(config.ps_port) if len(config.hosts) > 1 else None
+    if not config.mpi_enabled:
+        return HostsPlan(port)
+    count, why = horovod.rank_rule(config, num_gpus)
+    return HostsPlan(port, count, why)
 
 
-def port_after(ps_port):
-    """The channel's port for a given ``_ps_port``: the next one, or the one before 65535."""
-    return ps_port + 1 if ps_port < 65535 else ps_port - 1
+def _installed(module):
+    return True
 
 
-# ---- Horovod (the platform's "mpi" distribution), started without mpirun --------------------
-
-HOROVOD_RUNNER = "mx_training_toolkit.rendezvous"
-HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"  # "algo-1:2,algo-2:2", for the rendezvous server
-HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
-HOROVOD_PORT_ENV = "MX_TRAINING_HOROVOD_PORT"
-# Every rank must reach the rendezvous within this many seconds (Horovod's default, 30 s, is too
-# short when many processes import MXNet at once on a busy machine). A rank that never calls
-# hvd.init() makes the others fail after it, with Gloo's "Wait timeout" in their stderr.
-GLOO_TIMEOUT = 120
-# Set by the launcher for each rank; mpirun options may not change them. The OMPI_COMM_WORLD_*
-# variables are what mpirun gives each rank: scripts written for mpirun read them (to pick a GPU).
-SLOT_VARIABLES = ("HOROVOD_RANK", "HOROVOD_SIZE", "HOROVOD_LOCAL_RANK", "HOROVOD_LOCAL_SIZE", "HOROVOD_CROSS_RANK",
-                  "HOROVOD_CROSS_SIZE", "HOROVOD_HOSTNAME", "HOROVOD_GLOO_RENDEZVOUS_ADDR",
-                  "HOROVOD_GLOO_RENDEZVOUS_PORT", "HOROVOD_CONTROLLER", "HOROVOD_CPU_OPERATIONS",
-                  "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-                  "OMPI_COMM_WORLD_LOCAL_SIZE")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-# What the reference's mpirun exports to every rank (sagemaker-training 5.1.4): NCCL's, and on the
-# instance types with EFA, libfabric's. A user's own -x NAME=VALUE wins over these.
-NCCL_DEBUG_DEFAULT = "INFO"
-NCCL_MIN_NRINGS = "4"
-EFA_INSTANCE_TYPES = frozenset((
-    "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g5.48xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge",
-    "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge", "ml.p6e-gb200.36xlarge"))
-EFA_RDMA_INSTANCE_TYPES = frozenset((
-    "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge",
-    "ml.p6e-gb200.36xlarge"))
-# mpirun options accepted without a word: they only make mpirun itself talk more.
-QUIET_OPTIONS = ("-verbose", "--verbose")
+def plan_job(config, hosts, user_code, base_env, addresses, python, status_dir=None, installed=_installed):
+    """This host's ``LaunchPlan``. ``hosts`` is ``plan_hosts``' answer; ``user_code`` says how the
+    worker runs the user's code; ``base_env`` is the whole environment every process gets
+    (inherited variables plus SM_*); ``addresses`` maps host names to addresses; ``status_dir``
+    is where a worker that runs through a runner records its status (None: nowhere);
+    ``installed(module)`` says whether a module a strategy needs can be imported. Raises
+    ``ConfigError`` when the job cannot run so."""
+    strategy = choose(config, user_code.legacy)
+    records = records_status(strategy, user_code)
+    status_file = os.path.join(status_dir, STATUS_NAME) if records and status_dir else None
+    job = _Job(config, hosts, user_code, base_env, addresses, python, status_file)
+    launch = STRATEGIES[strategy](job, installed)
+    return launch._replace(strategy=strategy, channel_port=hosts.channel_port,
+                           shown=user_code.argv(python, record_status=records, readable=True))
 
 
-class Slot(NamedTuple):
-    """One Horovod rank's place in the job."""
-
-    rank: int
-    size: int
-    local_rank: int
-    local_size: int
-    cross_rank: int  # the index of its host
-    cross_size: int  # the number of hosts
-    host: str
+def _worker(job, extra_env=None):
+    env = dict(job.base_env)
+    env.update(extra_env or {})
+    if job.status_file:
+        env[STATUS_FILE_ENV] = job.status_file
+    return ProcessSpec(WORKER, job.user_code.argv(job.python, record_status=job.status_file is not None), env,
+                       job.config.paths.code_dir, status_file=job.status_file)
 
 
-class MpiOptions(NamedTuple):
-    """What this launcher makes of ``sagemaker_mpi_custom_mpi_options`` (see ``horovod_options``)."""
-
-    variables: Mapping[str, str]  # -x NAME=VALUE, for every rank
-    nccl_debug: str = NCCL_DEBUG_DEFAULT  # --NCCL_DEBUG X or --NCCL_DEBUG=X
-    ignored: Tuple[str, ...] = ()  # mpirun's own options, logged
+def _plain(job, installed):
+    return LaunchPlan(Strategy.PLAIN, (_worker(job),))
 
 
-def ranks_per_host(config, num_gpus):
-    """How many Horovod ranks this host starts, by the reference's rule:
-    ``sagemaker_mpi_num_of_processes_per_host`` when given, else one per GPU of this host, else one
-    per AWS Neuron core (``environment.num_neurons``), else 1."""
-    return _rank_rule(config, num_gpus)[0]
+def _outside(job, installed):
+    cfg = job.config
+    note = "parameter server: {} (instance group {}) is not in the distribution instance groups {}: its script " \
+        "runs on its own".format(cfg.current_host, cfg.current_instance_group, ", ".join(cfg.distribution_groups))
+    return LaunchPlan(Strategy.OUTSIDE, (_worker(job),), notes=(note,))
 
 
-def _rank_rule(config, num_gpus):
-    """-> (this host's ranks per host, why, in words: "" when the hyperparameters say)."""
-    if config.mpi_processes_per_host:
-        return config.mpi_processes_per_host, ""
-    if num_gpus:
-        return num_gpus, " (one per GPU: {} GPU{})".format(num_gpus, "" if num_gpus == 1 else "s")
-    neurons = num_neurons(config.current_instance_type)
-    if neurons:
-        return neurons, " (one per Neuron core of an {})".format(config.current_instance_type)
-    return 1, " (1 without a GPU)"
+def _parameter_server(job, installed):
+    cfg = job.config
+    hosts = ps_hosts(cfg)
+    first = cfg.current_host == hosts[0]
+    specs = []
+    for role in ([SCHEDULER] if first else []) + [SERVER]:
+        env = dict(job.base_env)
+        env.update(ps_env(cfg, job.addresses, role))
+        specs.append(ProcessSpec(role, (job.python, "-c", ROLE_SNIPPET), env, cfg.paths.code_dir,
+                                 "[{} {}] ".format(role, cfg.current_host)))
+    roles = ", ".join(s.role for s in specs)
+    specs.append(_worker(job, ps_env(cfg, job.addresses, WORKER)))
+    port = scheduler_port(cfg.ps_port)
+    note = "parameter server: {} import MXNet (a few seconds), then wait until the scheduler on {} ({}:{}) has " \
+        "heard from all {} servers and {} workers".format(", ".join(s.role for s in specs), hosts[0],
+                                                          job.addresses[hosts[0]], port.number, len(hosts), len(hosts))
+    return LaunchPlan(Strategy.PARAMETER_SERVER, tuple(specs), (port,) if first else (), notes=(note,),
+                      how=" (with the parameter server: {})".format(roles))
 
 
-def check_ranks(config, num_gpus, first_count=None):
-    """-> this host's ranks per host, once they make a job. Raises ``ConfigError`` when they
-    differ from the first host's, ``first_count`` (None: not known; Horovod's ranks are laid out
-    as the same count on every host, as mpirun's are), or when ``sagemaker_mpi_num_processes``
-    is given and is not that many ranks on every host (this launcher starts every slot)."""
-    count, why = _rank_rule(config, num_gpus)
-    if first_count is not None and first_count != count and not config.is_first_host:
-        raise ConfigError("Horovod: {} starts {} rank{}{}, but the first host {} starts {}; every host must start "
-                          "the same number (give every host as many GPUs, or set the hyperparameter "
-                          "sagemaker_mpi_num_of_processes_per_host)".format(
-                              config.current_host, count, "" if count == 1 else "s", why, config.hosts[0],
-                              first_count))
-    total = config.mpi_num_processes
-    if total is not None and total != len(config.hosts) * count:
-        raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_num_processes' is {}, but {} hosts with {} "
-                          "ranks each{} make {}; this launcher starts every slot".format(
-                              total, len(config.hosts), count, why, len(config.hosts) * count))
-    return count
-
-
-def horovod_slots(hosts, per_host):
-    """Every rank of the job, in the order of ``hosts``: ranks 0..N-1 on hosts[0], and so on."""
-    return [Slot(i * per_host + local, len(hosts) * per_host, local, per_host, i, len(hosts), host)
-            for i, host in enumerate(hosts) for local in range(per_host)]
-
-
-def horovod_env(slot, rendezvous_address, port, interface, timeout=GLOO_TIMEOUT):
-    """The variables with which a plain process is one rank of a Horovod job (Gloo, no mpirun),
-    and the rank's place as mpirun would give it."""
-    return {
-        "HOROVOD_RANK": str(slot.rank), "HOROVOD_SIZE": str(slot.size),
-        "HOROVOD_LOCAL_RANK": str(slot.local_rank), "HOROVOD_LOCAL_SIZE": str(slot.local_size),
-        "HOROVOD_CROSS_RANK": str(slot.cross_rank), "HOROVOD_CROSS_SIZE": str(slot.cross_size),
-        "HOROVOD_HOSTNAME": slot.host,  # must match the host names the rendezvous server was given
-        "HOROVOD_GLOO_RENDEZVOUS_ADDR": rendezvous_address, "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port),
-        "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo",  # never a silent size-1 MPI world
-        "HOROVOD_GLOO_IFACE": interface, "HOROVOD_GLOO_TIMEOUT_SECONDS": str(timeout),
-        "OMPI_COMM_WORLD_RANK": str(slot.rank), "OMPI_COMM_WORLD_SIZE": str(slot.size),
-        "OMPI_COMM_WORLD_LOCAL_RANK": str(slot.local_rank), "OMPI_COMM_WORLD_LOCAL_SIZE": str(slot.local_size),
-    }
-
-
-def nccl_env(interface, instance_type, nccl_debug=NCCL_DEBUG_DEFAULT):
-    """NCCL's and libfabric's variables as the reference's mpirun exports them to every rank."""
-    env = {"NCCL_MIN_NRINGS": NCCL_MIN_NRINGS, "NCCL_SOCKET_IFNAME": interface, "NCCL_DEBUG": nccl_debug}
-    if instance_type in EFA_INSTANCE_TYPES:
-        env.update(FI_PROVIDER="efa", NCCL_PROTO="simple")
-    if instance_type in EFA_RDMA_INSTANCE_TYPES:
-        env["FI_EFA_USE_DEVICE_RDMA"] = "1"
-    return env
-
-
-def horovod_options(custom):
-    """What this launcher makes of ``sagemaker_mpi_custom_mpi_options`` -> ``MpiOptions``.
-
-    ``--NCCL_DEBUG X`` or ``--NCCL_DEBUG=X`` (the reference's own option, the last one wins) gives
-    NCCL_DEBUG. ``-x NAME=VALUE`` (mpirun's "export this variable") is set for every rank, unless
-    it is one the launcher sets for the rank's slot; a bare ``-x NAME`` exports what the ranks
-    inherit anyway. ``-verbose`` only makes mpirun talk. Everything else is mpirun's own business
-    and is returned as ignored (the launcher logs it). Raises ``ConfigError`` for a
-    ``--NCCL_DEBUG`` without a value (the reference's parser stops the job there too)."""
-    import shlex
-
-    try:
-        words = shlex.split(custom)
-    except ValueError:
-        return MpiOptions({}, NCCL_DEBUG_DEFAULT, (custom,) if custom.strip() else ())
-    variables, ignored, nccl_debug = {}, [], NCCL_DEBUG_DEFAULT
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "-x" and i + 1 < len(words):
-            name, sep, value = words[i + 1].partition("=")
-            if _ENV_NAME.match(name) and name not in SLOT_VARIABLES:
-                if sep:
-                    variables[name] = value
-            else:
-                ignored.append("-x " + words[i + 1])
-            i += 2
-            continue
-        if word.startswith("--NCCL_DEBUG="):
-            nccl_debug = word[len("--NCCL_DEBUG="):]
-        elif word == "--NCCL_DEBUG":
-            if i + 1 == len(words) or words[i + 1].startswith("-"):
-                raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_custom_mpi_options': --NCCL_DEBUG "
-                                  "needs a value (--NCCL_DEBUG WARN or --NCCL_DEBUG=WARN), got {!r}".format(custom))
-            nccl_debug = words[i + 1]
-            i += 1
-        elif word not in QUIET_OPTIONS:
-            ignored.append(word)
-        i += 1
-    return MpiOptions(variables, nccl_debug, tuple(ignored))
-
-
-def rank_env(config, slot, rendezvous_address, options):
-    """Every variable the launcher sets for one rank, over the environment it inherits: the
-    rank's slot (never changed by ``options``), NCCL's and libfabric's (a user's -x wins)."""
-    env = nccl_env(config.network_interface_name, config.current_instance_type, options.nccl_debug)
-    env.update(horovod_env(slot, rendezvous_address, config.ps_port, config.network_interface_name))
-    env.update(options.variables)  # e.g. -x HOROVOD_GLOO_TIMEOUT_SECONDS=300; never a slot's own variables
-    return env
-
-
-def _horovod_specs(config, base_env, user_code, addresses, python, status_file, num_gpus):
+def _horovod(job, installed):
+    cfg, user_code = job.config, job.user_code
+    if not installed("horovod"):
+        raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but Horovod is not "
+                          "installed in this environment (scripts/install_horovod.sh builds and installs it)")
+    options = horovod.horovod_options(cfg.mpi_custom_options)
     if user_code.legacy:
         raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but {} is a legacy script "
-                          "(train()/save()); Horovod runs script-mode scripts only".format(config.user_entry_point))
-    cwd = config.paths.code_dir
-    first = config.hosts[0]
-    per_host = check_ranks(config, num_gpus)
-    options = horovod_options(config.mpi_custom_options)
+                          "(train()/save()); Horovod runs script-mode scripts only".format(cfg.user_entry_point))
+    first, per_host, cwd = cfg.hosts[0], job.hosts.ranks_per_host, cfg.paths.code_dir
+    port = rendezvous_port(cfg.ps_port)
     specs = []
-    if config.current_host == first:
-        env = dict(base_env)
-        env.update({HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in config.hosts),
-                    HOROVOD_BIND_ENV: addresses[first], HOROVOD_PORT_ENV: str(config.ps_port)})
-        specs.append(ProcessSpec(RENDEZVOUS, (python, "-c", runner_bootstrap(HOROVOD_RUNNER)), env, cwd,
+    if cfg.current_host == first:
+        env = dict(job.base_env)
+        env.update({horovod.HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in cfg.hosts),
+                    horovod.HOROVOD_BIND_ENV: job.addresses[first], horovod.HOROVOD_PORT_ENV: str(port.number)})
+        specs.append(ProcessSpec(RENDEZVOUS, (job.python, "-c", runner_bootstrap(horovod.HOROVOD_RUNNER)), env, cwd,
                                  "[rendezvous] "))
-    for slot in horovod_slots(config.hosts, per_host):
-        if slot.host != config.current_host:
+    for slot in horovod.horovod_slots(cfg.hosts, per_host):
+        if slot.host != cfg.current_host:
             continue
-        env = dict(base_env)
-        env.update(rank_env(config, slot, addresses[first], options))
-        rank_status = "{}.rank{}".format(status_file, slot.rank) if status_file else None
+        env = dict(job.base_env)
+        env.update(horovod.rank_env(cfg, slot, job.addresses[first], options))
+        rank_status = "{}.rank{}".format(job.status_file, slot.rank) if job.status_file else None
         if rank_status:
             env[STATUS_FILE_ENV] = rank_status
-        specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=True), env, cwd,
+        specs.append(ProcessSpec(WORKER, user_code.argv(job.python, record_status=True), env, cwd,
                                  "[rank {}] ".format(slot.rank), rank_status, slot.rank))
-    return LaunchPlan(tuple(specs), False)
+    ranks = [s.rank for s in specs if s.role == WORKER]
+    note = horovod.options_note(cfg.mpi_custom_options, options)
+    return LaunchPlan(Strategy.HOROVOD, tuple(specs), (port,) if cfg.current_host == first else (),
+                      notes=(note,) if note else (),
+                      how=" (Horovod: ranks {} of {})".format(", ".join(map(str, ranks)), len(cfg.hosts) * per_host))
 
 
-def plan_job(config, base_env, user_code, addresses, python, status_file=None, num_gpus=0):
-    """Describe this host's processes. ``base_env`` is the whole environment every process gets
-    (inherited variables plus SM_*); ``user_code`` says how the worker runs the user's code;
-    ``status_file`` is where the worker's runner (any Python worker's) records its real exit
-    status and the error that ended it; ``num_gpus``, this host's GPUs, gives the number of
-    Horovod ranks when the hyperparameters do not."""
-    if config.mpi_enabled:
-        return _horovod_specs(config, base_env, user_code, addresses, python, status_file, num_gpus)
-    cwd = config.paths.code_dir
-    ps = joins_parameter_server(config, user_code.legacy)
-    specs = []
-    if ps:
-        roles = ([SCHEDULER] if config.is_scheduler_host else []) + [SERVER]
-        for role in roles:
-            env = dict(base_env)
-            env.update(ps_env(config, addresses, role))
-            prefix = "[{} {}] ".format(role, config.current_host)
-            specs.append(ProcessSpec(role, (python, "-c", ROLE_SNIPPET), env, cwd, prefix))
-    env = dict(base_env)
-    if ps:
-        env.update(ps_env(config, addresses, WORKER))
-    records = status_file is not None and user_code.kind != "executable"  # Python code runs through a runner
-    if records:
-        env[STATUS_FILE_ENV] = status_file
-    specs.append(ProcessSpec(WORKER, user_code.argv(python, record_status=records), env, cwd,
-                             status_file=status_file if records else None))
-    return LaunchPlan(tuple(specs), ps)
+# The strategies' builders: each returns its processes, ports, notes and words (``plan_job`` adds the rest).
+STRATEGIES = {
+    Strategy.PLAIN: _plain,
+    Strategy.PARAMETER_SERVER: _parameter_server,
+    Strategy.OUTSIDE: _outside,
+    Strategy.HOROVOD: _horovod,
+}

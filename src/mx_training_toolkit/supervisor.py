@@ -20,6 +20,7 @@ from .errors import UserScriptError
 from .log import get_logger
 from .outcome import CHILD, EXIT, Event, JobResult, exit_status
 from .output import Forwarder, Output as _Output, Tail, pump
+from .roles import role_of
 from .runner import read_record
 from .signals import start_thread
 
@@ -191,16 +192,13 @@ class Supervisor:
                 preexec_fn=self._preexec or None,
             )
         except OSError as e:  # not executable, bad interpreter line, missing file, environment too large
-            from .errors import ParameterServerError, PipInstallError
-
             message = "cannot start {} in {}: {}".format(spec.argv[0], spec.cwd, e.strerror or e)
             status = 126 if isinstance(e, PermissionError) or e.errno == 8 else 127
-            # The failure is the step's whose process this is, not always the user script's.
-            if spec.role == "pip":
-                raise PipInstallError(message) from e
-            if spec.role in ("scheduler", "server"):
-                raise ParameterServerError(message, exit_code=status) from e
-            raise UserScriptError(message, exit_code=status) from e
+            # The failure is the step's whose process this is (roles.TABLE), not always the user script's.
+            role = role_of(spec.role, spec.rank)
+            if role is None:
+                raise UserScriptError(message, exit_code=status) from e
+            raise role.cannot_start(message, status) from e
         if self.watcher is not None:
             self.watcher.add(popen.pid)  # its session's id
         child = Child(spec, popen, self.events, self._stdout, self._stderr)

@@ -3,7 +3,8 @@
 import os
 import sys
 
-from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
+from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, ports, roles
+from . import settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
@@ -48,7 +49,7 @@ def main(argv=None):
     ending = job.run()
     supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
     supervisor.remove_scratch()
-    worker, killed = supervisor.final_result(plan.WORKER)
+    worker, killed = supervisor.final_result(roles.WORKER)
     ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=supervisor.hurried,
                              user_failure_file=failure.user_wrote_failure(job.paths))
     result = outcome.decide(job.facts, ending)
@@ -75,6 +76,7 @@ class _Job:
         self.settings = settings_mod.Settings()  # the defaults until the environment is read
         self.policy = None
         self.channel = None
+        self.hosts_plan = None
         self.process_env = {}
 
     def run(self):
@@ -144,31 +146,31 @@ class _Job:
     def connect_hosts(self, settings, env):
         """Resolve the hosts and, for a multi-host job, open the launchers' channel first, so that a
         failure in any later step on any host (a download, pip) ends the job everywhere. A Horovod
-        job's hosts then compare their numbers of ranks (``plan.check_ranks``)."""
+        job's hosts then compare their numbers of ranks (``plan.HostsPlan.check``)."""
         cfg = env.config
-        ranks = plan.ranks_per_host(cfg, env.num_gpus) if cfg.mpi_enabled else None
-        if len(cfg.hosts) == 1:
-            if cfg.mpi_enabled:
-                plan.check_ranks(cfg, env.num_gpus)
+        hosts = self.hosts_plan = plan.plan_hosts(cfg, env.num_gpus)
+        if hosts.channel_port is None:
+            hosts.check(cfg)
             return {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
         from . import channel, messages  # only multi-host jobs need sockets
 
-        port = plan.coordinator_port(cfg)
         first = cfg.hosts[0]
         secret = messages.job_secret(cfg.hyperparameters, self.environ)
         # From the files alone (the sagemaker_job_name hyperparameter, not TRAINING_JOB_NAME): every
         # host derives the same, even a container started by hand without the platform's variables.
         identity = messages.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
-        if cfg.is_first_host:
+        if cfg.current_host == first:
             bind = addresses[first] if settings.address_map else ""
-            self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, port,
-                                               self.supervisor.post, settings.host_wait, secret, identity, ranks)
+            self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, hosts.channel_port,
+                                               self.supervisor.post, settings.host_wait, secret, identity,
+                                               hosts.ranks_per_host)
         else:
-            self.channel = channel.Member(cfg.current_host, first, addresses[first], port, self.supervisor.post,
-                                          settings.host_wait, secret, identity, addresses[cfg.current_host])
-        if cfg.mpi_enabled:  # the channel is open: a host whose count differs ends the job everywhere
-            plan.check_ranks(cfg, env.num_gpus, getattr(self.channel, "first_ranks_per_host", None))
+            self.channel = channel.Member(cfg.current_host, first, addresses[first], hosts.channel_port.number,
+                                          self.supervisor.post, settings.host_wait, secret, identity,
+                                          addresses[cfg.current_host])
+        # The channel is open: a host whose count differs ends the job everywhere.
+        hosts.check(cfg, getattr(self.channel, "first_ranks_per_host", None))
         return addresses
 
     def prepare_code(self, env):
@@ -187,7 +189,7 @@ class _Job:
         """pip, under the same loop as the job: a stop or another host's failure ends it."""
         for argv in code.install_commands(user_code):
             log.info("pip: %s", " ".join(argv[1:]))
-            spec = plan.ProcessSpec(plan.PIP, argv, self.process_env, env.config.paths.code_dir, "[pip] ")
+            spec = plan.ProcessSpec(roles.PIP, argv, self.process_env, env.config.paths.code_dir, "[pip] ")
             result = jobstate.run_helper(policy, self.supervisor, spec, self.channel)
             if result is None:
                 return
@@ -197,58 +199,17 @@ class _Job:
                                       detail=outcome.tail_text("pip's stderr", result.stderr_tail))
 
     def run_processes(self, policy, settings, env, user_code, addresses):
+        """Plan this host's part of the job and run it to the policy's decision."""
         cfg = env.config
-        ps = plan.joins_parameter_server(cfg, user_code.legacy)
-        if cfg.mpi_enabled:
-            self.check_horovod(cfg)
-        if (ps and cfg.is_scheduler_host) or (cfg.mpi_enabled and cfg.current_host == cfg.hosts[0]):
-            from .channel import check_port_free  # the scheduler's, or the rendezvous server's port
-
-            check_port_free(cfg.ps_port, cfg.current_host)
-        # Python code runs through a runner, which records its real status and the error that ended it.
-        runs_a_runner = user_code.kind != "executable" or cfg.mpi_enabled
-        status_file = os.path.join(self.supervisor.scratch(), "worker-status") if runs_a_runner else None
-        launch = plan.plan_job(cfg, self.process_env, user_code, addresses, sys.executable, status_file=status_file,
-                               num_gpus=env.num_gpus)
+        launch = plan.plan_job(cfg, self.hosts_plan, user_code, self.process_env, addresses, sys.executable,
+                               self.supervisor.scratch(), _importable)
+        for port in launch.ports:
+            ports.check_free(port, cfg.current_host)
         # Masked before it is shortened: a cut secret would no longer be found in the line.
-        shown = user_code.argv(sys.executable, record_status=runs_a_runner, readable=True)
-        if cfg.mpi_enabled:
-            how = " (Horovod: ranks {} of {})".format(", ".join(str(w.rank) for w in launch.workers),
-                                                      len(cfg.hosts) * len(launch.workers))
-        elif ps:
-            how = " (with the parameter server: {})".format(", ".join(s.role for s in launch.roles))
-        else:
-            how = ""
-        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in shown), how)
-        self.log_waiting(cfg, user_code, addresses, launch)
+        log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in launch.shown), launch.how)
+        for note in launch.notes:
+            log.info("%s", note)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)
-
-    @staticmethod
-    def check_horovod(cfg):
-        """Horovod must be installed; say which of the mpirun options are honoured without mpirun."""
-        import importlib.util
-
-        if importlib.util.find_spec("horovod") is None:
-            raise ConfigError("hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but Horovod is not "
-                              "installed in this environment (scripts/install_horovod.sh builds and installs it)")
-        options = plan.horovod_options(cfg.mpi_custom_options)
-        if cfg.mpi_custom_options.strip():
-            log.info("horovod: sagemaker_mpi_custom_mpi_options: NCCL_DEBUG=%s; set for every rank: %s; ignored (no "
-                     "mpirun here): %s", options.nccl_debug, ", ".join(sorted(options.variables)) or "nothing",
-                     " ".join(options.ignored) or "nothing")
-
-    def log_waiting(self, cfg, user_code, addresses, launch):
-        """Say what the next seconds of silence are: ps-lite prints nothing while each process
-        imports MXNet and waits for the scheduler to hear from every node."""
-        if launch.parameter_server:
-            n = len(cfg.ps_hosts)
-            log.info("parameter server: %s import MXNet (a few seconds), then wait until the scheduler on %s "
-                     "(%s:%d) has heard from all %d servers and %d workers", ", ".join(s.role for s in launch.specs),
-                     cfg.ps_hosts[0], addresses[cfg.ps_hosts[0]], cfg.ps_port, n, n)
-        elif plan.uses_parameter_server(cfg, user_code.legacy):
-            log.info("parameter server: %s (instance group %s) is not in the distribution instance groups %s: "
-                     "its script runs on its own", cfg.current_host, cfg.current_instance_group,
-                     ", ".join(cfg.distribution_groups))
 
     def report_before_joining(self, result):
         """This host's configuration failed before it joined the launchers' channel: join it anyway,
@@ -268,7 +229,7 @@ class _Job:
             address_map = {}
         try:
             addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
-            member = channel.Member(facts.current_host, first, addresses[first], plan.port_after(facts.ps_port),
+            member = channel.Member(facts.current_host, first, addresses[first], ports.channel_port(facts.ps_port).number,
                                     lambda _event: None, REPORT_WAIT,
                                     messages.job_secret(facts.hyperparameters, self.environ),
                                     messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
@@ -305,6 +266,13 @@ def _occupy_closed_streams():
         sys.stderr = open(2, "w", closefd=False)
     if 2 in closed and 1 not in closed:
         set_stream(sys.stdout)
+
+
+def _importable(module):
+    """Whether ``module`` (one a strategy needs, such as horovod) can be imported here."""
+    import importlib.util  # milliseconds: only a strategy that needs a module asks
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _check_arguments(args):

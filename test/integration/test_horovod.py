@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mx_training_toolkit.local import free_port_pair
+from mx_training_toolkit.ports import free_ps_port
 
 from .support import MX_TRAIN, RESOURCES, Job, assert_no_process_left, failure_first_line, finish, pid_alive, \
     processes_with, read
@@ -162,7 +162,7 @@ PLATFORM = {"TRAINING_JOB_NAME": "platform-job", "AWS_DEFAULT_REGION": "us-east-
 
 def _start_hosts(tmp_path, instance_type, options):
     """A 2-host x 2-rank job of env_dump.py, started with ``train`` on each host -> (jobs, procs)."""
-    port = free_port_pair()
+    port = free_ps_port()
     jobs = []
     for host in ADDRESSES:
         job = Job(tmp_path / host)

@@ -133,11 +133,12 @@ def test_a_user_module_named_like_the_launchers_package_does_not_replace_its_run
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(mx_training_toolkit.__file__)))
 
 
-def _run_with_a_python_that_is_gone(job, tmp_path):
+def _run_with_a_python_that_is_gone(job, tmp_path, path=PACKAGE_PARENT):
     """Run ``train`` under an interpreter path that does not exist: the launcher itself runs (the
-    real interpreter, told that it is that path), but nothing it starts with that path can."""
+    real interpreter, told that it is that path, importing from ``path``), but nothing it starts
+    with that path can."""
     gone = str(tmp_path / "gone" / "bin" / "python")
-    env = job.env(PYTHONPATH=PACKAGE_PARENT)
+    env = job.env(PYTHONPATH=path)
     job.write_config()
     done = subprocess.run([gone, "-c", "from mx_training_toolkit.training import main; main()"],
                           executable=sys.executable, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -166,4 +167,19 @@ def test_a_parameter_server_role_that_cannot_start_is_a_parameter_server_failure
     status, first_line, gone = _run_with_a_python_that_is_gone(job, tmp_path)
     assert status == 127  # as a shell says of a command it cannot find
     assert first_line == "Parameter server failed: cannot start {} in {}: No such file or directory".format(
+        gone, job.code_dir)
+
+
+def test_a_rendezvous_server_that_cannot_start_is_a_horovod_failure(job, tmp_path):
+    import sysconfig
+
+    job.add_script("train.py", "print('ran')\n")
+    job.entry("train.py")
+    job.hyperparameters["sagemaker_mpi_enabled"] = "true"
+    job.hyperparameters["_ps_port"] = str(free_port())
+    # The launcher finds Horovod where this interpreter does (it only looks for it; the ranks import it).
+    status, first_line, gone = _run_with_a_python_that_is_gone(
+        job, tmp_path, PACKAGE_PARENT + os.pathsep + sysconfig.get_paths()["purelib"])
+    assert status == 127
+    assert first_line == "Horovod rendezvous failed: cannot start {} in {}: No such file or directory".format(
         gone, job.code_dir)

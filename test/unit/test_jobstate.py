@@ -8,7 +8,8 @@ import pytest
 from mx_training_toolkit import jobstate
 from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, SETTLE, JobPolicy, JobState, Stop
 from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult, stopped_result
-from mx_training_toolkit.plan import PS_ROLES, WORKER, ProcessSpec
+from mx_training_toolkit.plan import ProcessSpec
+from mx_training_toolkit.roles import PS_ROLES, WORKER
 from fakes import FakeClock
 
 GRACE = 3.0  # the parameter-server roles' time after every worker is done

@@ -2,13 +2,18 @@ import pytest
 
 from mx_training_toolkit import config
 from mx_training_toolkit.code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
-from mx_training_toolkit.plan import coordinator_port, joins_parameter_server, plan_job, ps_env, uses_parameter_server
-from mx_training_toolkit.plan import ProcessSpec
+from mx_training_toolkit.errors import ConfigError
+from mx_training_toolkit.horovod import rank_env, horovod_options, horovod_slots
+from mx_training_toolkit.plan import LaunchPlan, ProcessSpec, Strategy, choose, plan_hosts, plan_job, ps_env
+from mx_training_toolkit.ports import Port
 
 PY = "/usr/bin/python3"
 # How the launcher starts its own runners (never ``-m``: a user module could take the package's name).
 RUNNER = (PY, "-c", runner_bootstrap(SCRIPT_RUNNER))
 LEGACY = (PY, "-c", runner_bootstrap(LEGACY_RUNNER))
+SHOWN = (PY, "-m", SCRIPT_RUNNER, "train.py", "--epochs", "2")  # the runner as the run line shows it
+CODE = "/job/code"
+STATUS = "/s/worker-status"
 
 
 def make_config(hosts=("algo-1",), current="algo-1", **fields):
@@ -23,56 +28,164 @@ def script(kind="script", target="train.py", args=("--epochs", "2")):
 ADDRESSES = {"algo-1": "10.0.0.1", "algo-2": "10.0.0.2", "algo-3": "10.0.0.3"}
 
 
-def test_plain_job_is_one_worker():
-    cfg = make_config()
-    plan = plan_job(cfg, {"A": "1"}, script(), {"algo-1": "127.0.0.1"}, PY)
-    assert plan == plan_job(cfg, {"A": "1"}, script(), {"algo-1": "127.0.0.1"}, PY)  # pure: same in, same out
-    assert not plan.parameter_server
-    assert plan.specs == (ProcessSpec("worker", (PY, "train.py", "--epochs", "2"), {"A": "1"}, cfg.paths.code_dir),)
+def launch(cfg, code=None, gpus=0, status_dir="/s", base=None, installed=lambda module: True):
+    return plan_job(cfg, plan_hosts(cfg, gpus), code or script(), {"A": "1"} if base is None else dict(base), ADDRESSES, PY,
+                    status_dir, installed)
 
 
-@pytest.mark.parametrize("current,roles", [("algo-1", ["scheduler", "server", "worker"]),
-                                           ("algo-2", ["server", "worker"]),
-                                           ("algo-3", ["server", "worker"])])
-def test_parameter_server_roles_per_host(current, roles):
-    cfg = make_config(("algo-1", "algo-2", "algo-3"), current, parameter_server_enabled=True, ps_port=9000,
-                      ps_verbose=1)
-    plan = plan_job(cfg, {"A": "1"}, script(), ADDRESSES, PY, status_file="/tmp/st")
-    assert [s.role for s in plan.specs] == roles
-    for spec in plan.roles:
-        assert spec.argv == (PY, "-c", "import mxnet")
-        assert spec.prefix == "[{} {}] ".format(spec.role, current)
-    worker = plan.worker
-    assert worker.argv == RUNNER + ("train.py", "--epochs", "2")
-    assert worker.status_file == "/tmp/st"
-    assert worker.env["MX_TRAINING_STATUS_FILE"] == "/tmp/st"
-    for spec in plan.specs:
-        assert spec.env["A"] == "1"
-        assert spec.env["DMLC_ROLE"] == spec.role
-        assert spec.env["DMLC_PS_ROOT_URI"] == "10.0.0.1"
-        assert spec.env["DMLC_PS_ROOT_PORT"] == "9000"
-        assert spec.env["DMLC_NUM_SERVER"] == spec.env["DMLC_NUM_WORKER"] == "3"
-        assert spec.env["DMLC_NODE_HOST"] == ADDRESSES[current]
-        assert spec.env["PS_VERBOSE"] == "1"
+def dmlc(role, root="10.0.0.1", node="10.0.0.1", n=2, port=9000):
+    return {"A": "1", "DMLC_ROLE": role, "DMLC_PS_ROOT_URI": root, "DMLC_PS_ROOT_PORT": str(port),
+            "DMLC_NUM_SERVER": str(n), "DMLC_NUM_WORKER": str(n), "DMLC_NODE_HOST": node, "PS_VERBOSE": "0"}
+
+
+def ps_role(role, host, **env):
+    return ProcessSpec(role, (PY, "-c", "import mxnet"), dmlc(role, **env), CODE, "[{} {}] ".format(role, host))
+
+
+def ps_worker(**env):
+    return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"),
+                       {**dmlc("worker", **env), "MX_TRAINING_STATUS_FILE": STATUS}, CODE, status_file=STATUS)
+
+
+def plain_worker(env=None):
+    return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"),
+                       {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS, **(env or {})}, CODE, status_file=STATUS)
+
+
+CHANNEL_9001 = Port(9001, "the launchers' channel", "_ps_port + 1")
+SCHEDULER_9000 = Port(9000, "the scheduler", "_ps_port")
+RENDEZVOUS_9000 = Port(9000, "the rendezvous server", "_ps_port")
+TWO = ("algo-1", "algo-2")
+GROUPS = (config.InstanceGroup("train1", "ml.c5.xlarge", ("algo-1", "algo-2")),
+          config.InstanceGroup("data", "ml.m5.large", ("algo-3",)))
+
+
+def grouped(current, distribution, legacy_ps=True):
+    return make_config(("algo-1", "algo-2", "algo-3"), current, parameter_server_enabled=legacy_ps, ps_port=9000,
+                       instance_groups=GROUPS, distribution_instance_groups=distribution,
+                       current_instance_group="data" if current == "algo-3" else "train1")
+
+
+def ps_note(roles, root="algo-1", address="10.0.0.1", n=2):
+    return ("parameter server: {} import MXNet (a few seconds), then wait until the scheduler on {} ({}:9000) has "
+            "heard from all {} servers and {} workers".format(roles, root, address, n, n),)
+
+
+def horovod_config(current, **fields):
+    return make_config(TWO, current, mpi_enabled=True, mpi_processes_per_host=2, ps_port=9000,
+                       network_interface_name="lo", **fields)
+
+
+def rank(cfg, number, options=""):
+    slot = horovod_slots(cfg.hosts, 2)[number]
+    status = "{}.rank{}".format(STATUS, number)
+    env = {"A": "1", **rank_env(cfg, slot, "10.0.0.1", horovod_options(options)), "MX_TRAINING_STATUS_FILE": status}
+    return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"), env, CODE, "[rank {}] ".format(number),
+                       status, number)
+
+
+RENDEZVOUS = ProcessSpec("rendezvous", (PY, "-c", runner_bootstrap("mx_training_toolkit.rendezvous")),
+                         {"A": "1", "MX_TRAINING_HOROVOD_HOSTS": "algo-1:2,algo-2:2",
+                          "MX_TRAINING_HOROVOD_BIND": "10.0.0.1", "MX_TRAINING_HOROVOD_PORT": "9000"}, CODE,
+                         "[rendezvous] ")
+OPTIONS = "-x NCCL_DEBUG=WARN --mca btl_tcp_if_include eth0"
+
+
+# One row per strategy and host: the configuration and code -> the whole LaunchPlan.
+PLANS = [
+    ("plain, one host", make_config(ps_port=9000), script(),
+     LaunchPlan(Strategy.PLAIN, (plain_worker(),), shown=SHOWN)),
+    ("plain, an executable records nothing", make_config(ps_port=9000), script("executable", "run.sh"),
+     LaunchPlan(Strategy.PLAIN, (ProcessSpec("worker", ("./run.sh", "--epochs", "2"), {"A": "1"}, CODE),),
+                shown=("./run.sh", "--epochs", "2"))),
+    ("plain, two hosts", make_config(TWO, "algo-2", ps_port=9000), script(),
+     LaunchPlan(Strategy.PLAIN, (plain_worker(),), channel_port=CHANNEL_9001, shown=SHOWN)),
+    ("plain, _ps_port 65535: the channel takes the port before", make_config(TWO, ps_port=65535), script(),
+     LaunchPlan(Strategy.PLAIN, (plain_worker(),), channel_port=Port(65534, "the launchers' channel",
+                                                                     "_ps_port - 1"), shown=SHOWN)),
+    ("parameter server, the scheduler's host", make_config(TWO, parameter_server_enabled=True, ps_port=9000), script(),
+     LaunchPlan(Strategy.PARAMETER_SERVER, (ps_role("scheduler", "algo-1"), ps_role("server", "algo-1"), ps_worker()),
+                (SCHEDULER_9000,), CHANNEL_9001, ps_note("scheduler, server, worker"), SHOWN,
+                " (with the parameter server: scheduler, server)")),
+    ("parameter server, another host", make_config(TWO, "algo-2", parameter_server_enabled=True, ps_port=9000),
+     script(),
+     LaunchPlan(Strategy.PARAMETER_SERVER, (ps_role("server", "algo-2", node="10.0.0.2"),
+                                            ps_worker(node="10.0.0.2")),
+                (), CHANNEL_9001, ps_note("server, worker"), SHOWN, " (with the parameter server: server)")),
+    ("parameter server, a legacy script on two hosts", make_config(TWO, "algo-2", ps_port=9000), script("legacy"),
+     LaunchPlan(Strategy.PARAMETER_SERVER, (ps_role("server", "algo-2", node="10.0.0.2"),
+                                            ps_worker(node="10.0.0.2")._replace(argv=LEGACY)),
+                (), CHANNEL_9001, ps_note("server, worker"), (PY, "-m", LEGACY_RUNNER),
+                " (with the parameter server: server)")),
+    ("parameter server, the scheduler goes where the distribution group is", grouped("algo-3", ("data",)), script(),
+     LaunchPlan(Strategy.PARAMETER_SERVER, (ps_role("scheduler", "algo-3", root="10.0.0.3", node="10.0.0.3", n=1),
+                                            ps_role("server", "algo-3", root="10.0.0.3", node="10.0.0.3", n=1),
+                                            ps_worker(root="10.0.0.3", node="10.0.0.3", n=1)),
+                (SCHEDULER_9000,), CHANNEL_9001, ps_note("scheduler, server, worker", "algo-3", "10.0.0.3", 1), SHOWN,
+                " (with the parameter server: scheduler, server)")),
+    ("outside the parameter server: its group is left out", grouped("algo-3", ("train1",)), script(),
+     LaunchPlan(Strategy.OUTSIDE, (plain_worker(),), (), CHANNEL_9001,
+                ("parameter server: algo-3 (instance group data) is not in the distribution instance groups train1: "
+                 "its script runs on its own",), SHOWN)),
+    ("horovod, the first host", horovod_config("algo-1"), script(),
+     LaunchPlan(Strategy.HOROVOD, (RENDEZVOUS, rank(horovod_config("algo-1"), 0), rank(horovod_config("algo-1"), 1)),
+                (RENDEZVOUS_9000,), CHANNEL_9001, (), SHOWN, " (Horovod: ranks 0, 1 of 4)")),
+    ("horovod, another host, with mpirun options", horovod_config("algo-2", mpi_custom_options=OPTIONS), script(),
+     LaunchPlan(Strategy.HOROVOD, (rank(horovod_config("algo-2"), 2, OPTIONS), rank(horovod_config("algo-2"), 3, OPTIONS)),
+                (), CHANNEL_9001,
+                ("horovod: sagemaker_mpi_custom_mpi_options: NCCL_DEBUG=INFO; set for every rank: NCCL_DEBUG; "
+                 "ignored (no mpirun here): --mca btl_tcp_if_include eth0",), SHOWN, " (Horovod: ranks 2, 3 of 4)")),
+    ("horovod, an executable still gets status files", horovod_config("algo-2"), script("executable", "run.sh"),
+     LaunchPlan(Strategy.HOROVOD, tuple(rank(horovod_config("algo-2"), n)._replace(argv=("./run.sh", "--epochs", "2"))
+                                        for n in (2, 3)),
+                (), CHANNEL_9001, (), ("./run.sh", "--epochs", "2"), " (Horovod: ranks 2, 3 of 4)")),
+]
+
+
+@pytest.mark.parametrize("name,cfg,code,expected", PLANS, ids=[row[0] for row in PLANS])
+def test_the_launch_plan_of_each_strategy(name, cfg, code, expected):
+    assert launch(cfg, code) == expected
+    assert launch(cfg, code) == launch(cfg, code)  # pure: same in, same out
+
+
+@pytest.mark.parametrize("enabled,legacy,hosts,expected", [
+    (False, False, 1, Strategy.PLAIN), (False, False, 2, Strategy.PLAIN), (True, False, 1, Strategy.PARAMETER_SERVER),
+    (False, True, 1, Strategy.PLAIN), (False, True, 2, Strategy.PARAMETER_SERVER),
+    (True, True, 2, Strategy.PARAMETER_SERVER)])
+def test_when_the_parameter_server_is_used(enabled, legacy, hosts, expected):
+    names = tuple("algo-{}".format(i + 1) for i in range(hosts))
+    assert choose(make_config(names, parameter_server_enabled=enabled), legacy) is expected
+
+
+def test_horovod_wins_and_groups_left_out_run_alone():
+    assert choose(make_config(TWO, mpi_enabled=True, parameter_server_enabled=True), True) is Strategy.HOROVOD
+    assert [choose(grouped(h, ("train1",)), False) for h in ("algo-1", "algo-2", "algo-3")] == [
+        Strategy.PARAMETER_SERVER, Strategy.PARAMETER_SERVER, Strategy.OUTSIDE]
+    # A legacy script on several hosts uses the parameter server even without the switch.
+    assert [choose(grouped(h, ("train1",), legacy_ps=False), True) for h in ("algo-1", "algo-3")] == [
+        Strategy.PARAMETER_SERVER, Strategy.OUTSIDE]
+    assert choose(grouped("algo-1", ("train1",), legacy_ps=False), False) is Strategy.PLAIN
 
 
 def test_ps_port_given_as_string_or_int(tmp_path):
     for value in (8123, "8123"):
         base = tmp_path / type(value).__name__
         config.write_job(base, {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True,
-                                "_ps_port": value})
+                                "_ps_port": value}, {"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]})
         cfg = config.load(str(base), {})
-        assert ps_env(cfg, {"algo-1": "127.0.0.1"}, "server")["DMLC_PS_ROOT_PORT"] == "8123"
-        assert coordinator_port(cfg) == 8124
+        assert ps_env(cfg, ADDRESSES, "server")["DMLC_PS_ROOT_PORT"] == "8123"
+        assert plan_hosts(cfg, 0).channel_port == Port(8124, "the launchers' channel", "_ps_port + 1")
 
 
-@pytest.mark.parametrize("enabled,legacy,hosts,expected", [
-    (False, False, 1, False), (False, False, 2, False), (True, False, 1, True),
-    (False, True, 1, False), (False, True, 2, True), (True, True, 2, True)])
-def test_uses_parameter_server(enabled, legacy, hosts, expected):
-    names = tuple("algo-{}".format(i + 1) for i in range(hosts))
-    cfg = make_config(names, parameter_server_enabled=enabled)
-    assert uses_parameter_server(cfg, legacy) is expected
+@pytest.mark.parametrize("kind,target,records", [("legacy", "train.py", True), ("script", "train.py", True),
+                                                 ("module", "pkg.train", True), ("executable", "run.sh", False)])
+def test_a_python_worker_records_its_status_and_error_without_the_parameter_server(kind, target, records):
+    """Any Python worker runs through a runner, which records the error that ended it (for line 1
+    of the failure file); an executable cannot."""
+    worker = launch(make_config(), script(kind, target), base={}).worker
+    assert worker.status_file == (STATUS if records else None)
+    assert worker.env == ({"MX_TRAINING_STATUS_FILE": STATUS} if records else {})
+    assert (worker.argv[:2] == RUNNER[:2] or kind == "legacy") if records else worker.argv[0] == "./run.sh"
 
 
 @pytest.mark.parametrize("code,record,argv", [
@@ -88,65 +201,43 @@ def test_worker_argv(code, record, argv):
     assert code.argv(PY, record_status=record) == argv
 
 
-@pytest.mark.parametrize("kind,target,records", [("legacy", "train.py", True), ("script", "train.py", True),
-                                                 ("module", "pkg.train", True), ("executable", "run.sh", False)])
-def test_a_python_worker_records_its_status_and_error_without_the_parameter_server(kind, target, records):
-    """Any Python worker runs through a runner, which records the error that ended it (for line 1
-    of the failure file); an executable cannot."""
-    plan = plan_job(make_config(), {}, script(kind, target), {"algo-1": "127.0.0.1"}, PY, status_file="/tmp/st")
-    assert plan.worker.status_file == ("/tmp/st" if records else None)
-    assert plan.worker.env == ({"MX_TRAINING_STATUS_FILE": "/tmp/st"} if records else {})
-    assert (plan.worker.argv[:2] == RUNNER[:2] or kind == "legacy") if records else plan.worker.argv[0] == "./run.sh"
+def test_without_a_status_directory_nothing_records():
+    assert launch(make_config(), status_dir=None).worker == ProcessSpec(
+        "worker", (PY, "train.py", "--epochs", "2"), {"A": "1"}, CODE)
 
 
-# ---- heterogeneous clusters: only the distribution groups' hosts form the parameter-server job ----
-
-GROUPS = (config.InstanceGroup("train1", "ml.c5.xlarge", ("algo-1", "algo-2")),
-          config.InstanceGroup("data", "ml.m5.large", ("algo-3",)))
-
-
-def grouped(current, distribution, legacy_ps=True):
-    return make_config(("algo-1", "algo-2", "algo-3"), current, parameter_server_enabled=legacy_ps, ps_port=9000,
-                       instance_groups=GROUPS, distribution_instance_groups=distribution,
-                       current_instance_group="data" if current == "algo-3" else "train1")
-
-
-@pytest.mark.parametrize("distribution,current,roles,root", [
-    (("train1",), "algo-1", ["scheduler", "server", "worker"], "10.0.0.1"),
-    (("train1",), "algo-2", ["server", "worker"], "10.0.0.1"),
-    (("train1",), "algo-3", ["worker"], None),  # its group trains on its own
-    (("data",), "algo-3", ["scheduler", "server", "worker"], "10.0.0.3"),  # the scheduler goes where the job is
-    (("data",), "algo-1", ["worker"], None),
-    (None, "algo-3", ["server", "worker"], "10.0.0.1"),  # no groups named: every host, as before
+@pytest.mark.parametrize("distribution,current,roles,root,n", [
+    (("train1",), "algo-1", ["scheduler", "server", "worker"], "10.0.0.1", "2"),
+    (("train1",), "algo-2", ["server", "worker"], "10.0.0.1", "2"),
+    (("train1",), "algo-3", ["worker"], None, None),  # its group trains on its own
+    (("data",), "algo-3", ["scheduler", "server", "worker"], "10.0.0.3", "1"),  # the scheduler goes where the job is
+    (("data",), "algo-1", ["worker"], None, None),
+    (None, "algo-3", ["server", "worker"], "10.0.0.1", "3"),  # no groups named: every host, as before
 ])
-def test_the_distribution_groups_form_the_parameter_server_job(distribution, current, roles, root):
-    cfg = grouped(current, distribution)
-    plan = plan_job(cfg, {"A": "1"}, script(), ADDRESSES, PY, status_file="/tmp/st")
+def test_the_distribution_groups_form_the_parameter_server_job(distribution, current, roles, root, n):
+    plan = launch(grouped(current, distribution))
     assert [s.role for s in plan.specs] == roles
-    assert plan.parameter_server is (root is not None)
-    n = str(len(cfg.ps_hosts))
+    assert plan.strategy is (Strategy.OUTSIDE if root is None else Strategy.PARAMETER_SERVER)
     for spec in plan.specs:
         if root is None:
-            assert spec.env == {"A": "1", "MX_TRAINING_STATUS_FILE": "/tmp/st"}  # no kvstore variable at all
-            assert spec.argv == RUNNER + ("train.py", "--epochs", "2") and spec.status_file == "/tmp/st"
+            assert spec.env == {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS}  # no kvstore variable at all
         else:
             assert (spec.env["DMLC_PS_ROOT_URI"], spec.env["DMLC_NUM_SERVER"], spec.env["DMLC_NUM_WORKER"]) == (
                 root, n, n)
 
 
-def test_joins_parameter_server_per_host():
-    assert [joins_parameter_server(grouped(h, ("train1",)), False) for h in ("algo-1", "algo-2", "algo-3")] == [
-        True, True, False]
-    # A legacy script on several hosts uses the parameter server even without the switch.
-    assert [joins_parameter_server(grouped(h, ("train1",), legacy_ps=False), True)
-            for h in ("algo-1", "algo-3")] == [True, False]
-    assert not joins_parameter_server(grouped("algo-1", ("train1",), legacy_ps=False), False)
+def test_horovod_needs_horovod_and_a_script_mode_script():
+    with pytest.raises(ConfigError, match="^hyperparameters.json: field 'sagemaker_mpi_enabled' is true, but Horovod "
+                                          "is not installed"):
+        launch(horovod_config("algo-1"), installed=lambda module: module != "horovod")
+    with pytest.raises(ConfigError, match="train.py is a legacy script"):
+        launch(make_config(mpi_enabled=True), script("legacy"))
 
 
 # ---- Horovod ----------------------------------------------------------------------------------
 
 def test_horovod_ranks_follow_the_order_of_hosts():
-    from mx_training_toolkit.plan import Slot, horovod_slots
+    from mx_training_toolkit.horovod import Slot
     assert horovod_slots(["algo-1", "algo-2"], 2) == [
         Slot(0, 4, 0, 2, 0, 2, "algo-1"), Slot(1, 4, 1, 2, 0, 2, "algo-1"),
         Slot(2, 4, 0, 2, 1, 2, "algo-2"), Slot(3, 4, 1, 2, 1, 2, "algo-2")]
@@ -160,10 +251,10 @@ def test_horovod_plan_per_host(current, roles, ranks):
     cfg = make_config(("algo-1", "algo-2"), current, mpi_enabled=True, mpi_processes_per_host=2, ps_port=9100,
                       network_interface_name="lo", mpi_custom_options="-x NCCL_DEBUG=INFO -x HOROVOD_RANK=7 "
                                                                        "--mca btl_tcp_if_include eth0")
-    launch = plan_job(cfg, {"A": "1"}, script(), ADDRESSES, PY, status_file="/tmp/st")
-    assert [s.role for s in launch.specs] == roles
-    assert [w.rank for w in launch.workers] == ranks
-    for worker in launch.workers:
+    plan = launch(cfg)
+    assert [s.role for s in plan.specs] == roles
+    assert [w.rank for w in plan.workers] == ranks
+    for worker in plan.workers:
         env = worker.env
         assert env["HOROVOD_RANK"] == str(worker.rank) and env["HOROVOD_SIZE"] == "4"
         assert env["HOROVOD_LOCAL_RANK"] == str(worker.rank % 2) and env["HOROVOD_LOCAL_SIZE"] == "2"
@@ -174,10 +265,10 @@ def test_horovod_plan_per_host(current, roles, ranks):
             ("gloo", "gloo", "lo")
         assert env["NCCL_DEBUG"] == "INFO" and env["A"] == "1"
         assert worker.prefix == "[rank {}] ".format(worker.rank)
-        assert worker.status_file == env["MX_TRAINING_STATUS_FILE"] == "/tmp/st.rank{}".format(worker.rank)
+        assert worker.status_file == env["MX_TRAINING_STATUS_FILE"] == "/s/worker-status.rank{}".format(worker.rank)
         assert worker.argv[:2] == (PY, "-c") and worker.argv[-3:] == ("train.py", "--epochs", "2")
     if current == "algo-1":
-        server = launch.specs[0]
+        server = plan.specs[0]
         assert (server.env["MX_TRAINING_HOROVOD_HOSTS"], server.env["MX_TRAINING_HOROVOD_BIND"],
                 server.env["MX_TRAINING_HOROVOD_PORT"]) == ("algo-1:2,algo-2:2", "10.0.0.1", "9100")
 
@@ -200,14 +291,14 @@ def test_horovod_plan_per_host(current, roles, ranks):
     ("--verbose -bind-to none", {}, "INFO", ("-bind-to", "none")),
 ])
 def test_what_is_honoured_of_the_mpirun_options(options, variables, nccl_debug, ignored):
-    from mx_training_toolkit.plan import MpiOptions, horovod_options
+    from mx_training_toolkit.horovod import MpiOptions, horovod_options
     assert horovod_options(options) == MpiOptions(variables, nccl_debug, ignored)
 
 
 @pytest.mark.parametrize("options", ["--NCCL_DEBUG", "-x A=1 --NCCL_DEBUG", "--NCCL_DEBUG -verbose"])
 def test_nccl_debug_without_a_value_is_a_configuration_error(options):
     from mx_training_toolkit.errors import ConfigError
-    from mx_training_toolkit.plan import horovod_options
+    from mx_training_toolkit.horovod import horovod_options
     with pytest.raises(ConfigError, match="^hyperparameters.json: field 'sagemaker_mpi_custom_mpi_options': "
                                           "--NCCL_DEBUG needs a value"):
         horovod_options(options)
@@ -223,13 +314,13 @@ def test_nccl_debug_without_a_value_is_a_configuration_error(options):
     ("ml.p6e-gb200.36xlarge", {"FI_PROVIDER": "efa", "NCCL_PROTO": "simple", "FI_EFA_USE_DEVICE_RDMA": "1"}),
 ])
 def test_nccl_and_efa_variables_by_instance_type(instance_type, efa):
-    from mx_training_toolkit.plan import nccl_env
+    from mx_training_toolkit.horovod import nccl_env
     assert nccl_env("ens5", instance_type, "WARN") == {
         "NCCL_MIN_NRINGS": "4", "NCCL_SOCKET_IFNAME": "ens5", "NCCL_DEBUG": "WARN", **efa}
 
 
 def test_the_instance_type_lists_are_the_references():
-    from mx_training_toolkit.plan import EFA_INSTANCE_TYPES, EFA_RDMA_INSTANCE_TYPES
+    from mx_training_toolkit.horovod import EFA_INSTANCE_TYPES, EFA_RDMA_INSTANCE_TYPES
     assert sorted(EFA_INSTANCE_TYPES) == sorted([
         "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g5.48xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge",
         "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.trn1.32xlarge", "ml.p6e-gb200.36xlarge"])
@@ -243,8 +334,7 @@ def _rank_env(options, instance_type="ml.p4d.24xlarge", base=None):
     cfg = make_config(("algo-1", "algo-2"), "algo-2", mpi_enabled=True, mpi_processes_per_host=2, ps_port=9100,
                       network_interface_name="ens5", current_instance_type=instance_type,
                       mpi_custom_options=options)
-    launch = plan_job(cfg, dict(base or {}), script(), ADDRESSES, PY)
-    return launch.workers[1].env
+    return launch(cfg, base=base or {}, status_dir=None).workers[1].env
 
 
 def test_a_ranks_whole_environment():
@@ -283,15 +373,17 @@ def test_the_launchers_values_win_over_inherited_ones_as_mpiruns_x_does():
     (2, 0, "local", 2),
 ])
 def test_ranks_per_host(per_host, gpus, instance_type, expected):
-    from mx_training_toolkit.plan import check_ranks, ranks_per_host
     cfg = make_config(mpi_enabled=True, mpi_processes_per_host=per_host, current_instance_type=instance_type)
-    assert ranks_per_host(cfg, gpus) == check_ranks(cfg, gpus) == expected
+    hosts = plan_hosts(cfg, gpus)
+    hosts.check(cfg)
+    assert (hosts.ranks_per_host, hosts.channel_port) == (expected, None)
+    assert plan_hosts(cfg._replace(mpi_enabled=False), gpus).ranks_per_host is None
 
 
 def test_a_plan_without_the_hyperparameter_starts_one_rank_per_gpu():
     cfg = make_config(("algo-1", "algo-2"), "algo-2", mpi_enabled=True)
-    assert [w.rank for w in plan_job(cfg, {}, script(), ADDRESSES, PY, num_gpus=4).workers] == [4, 5, 6, 7]
-    assert [w.rank for w in plan_job(cfg, {}, script(), ADDRESSES, PY).workers] == [1]
+    assert [w.rank for w in launch(cfg, gpus=4).workers] == [4, 5, 6, 7]
+    assert [w.rank for w in launch(cfg).workers] == [1]
 
 
 @pytest.mark.parametrize("hosts,current,per_host,total,gpus,first,message", [
@@ -311,24 +403,16 @@ def test_a_plan_without_the_hyperparameter_starts_one_rank_per_gpu():
 ])
 def test_a_count_that_differs_is_a_configuration_error_naming_both(hosts, current, per_host, total, gpus, first,
                                                                    message):
-    from mx_training_toolkit.errors import ConfigError
-    from mx_training_toolkit.plan import check_ranks
     cfg = make_config(hosts, current, mpi_enabled=True, mpi_processes_per_host=per_host, mpi_num_processes=total)
     with pytest.raises(ConfigError) as raised:
-        check_ranks(cfg, gpus, first)
+        plan_hosts(cfg, gpus).check(cfg, first)
     assert str(raised.value).startswith(message)
 
 
 @pytest.mark.parametrize("current,gpus,first,total", [
     ("algo-2", 2, 2, None), ("algo-2", 2, None, 4), ("algo-1", 2, 2, 4), ("algo-2", 0, 1, 2)])
 def test_counts_that_agree_pass(current, gpus, first, total):
-    from mx_training_toolkit.plan import check_ranks
     cfg = make_config(("algo-1", "algo-2"), current, mpi_enabled=True, mpi_num_processes=total)
-    assert check_ranks(cfg, gpus, first) == max(gpus, 1)
-
-
-def test_a_legacy_script_cannot_run_with_horovod():
-    from mx_training_toolkit.errors import ConfigError
-    cfg = make_config(mpi_enabled=True)
-    with pytest.raises(ConfigError, match="train.py is a legacy script"):
-        plan_job(cfg, {}, script("legacy"), {"algo-1": "127.0.0.1"}, PY)
+    hosts = plan_hosts(cfg, gpus)
+    hosts.check(cfg, first)
+    assert hosts.ranks_per_host == max(gpus, 1)
