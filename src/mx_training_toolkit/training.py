@@ -229,8 +229,8 @@ class _Job:
             address_map = {}
         try:
             addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
-            member = channel.Member(facts.current_host, first, addresses[first], ports.channel_port(facts.ps_port).number,
-                                    lambda _event: None, REPORT_WAIT,
+            port = ports.channel_port(facts.ps_port).number
+            member = channel.Member(facts.current_host, first, addresses[first], port, lambda _event: None, REPORT_WAIT,
                                     messages.job_secret(facts.hyperparameters, self.environ),
                                     messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
                                     addresses[facts.current_host])

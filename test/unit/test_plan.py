@@ -29,8 +29,8 @@ ADDRESSES = {"algo-1": "10.0.0.1", "algo-2": "10.0.0.2", "algo-3": "10.0.0.3"}
 
 
 def launch(cfg, code=None, gpus=0, status_dir="/s", base=None, installed=lambda module: True):
-    return plan_job(cfg, plan_hosts(cfg, gpus), code or script(), {"A": "1"} if base is None else dict(base), ADDRESSES, PY,
-                    status_dir, installed)
+    base = {"A": "1"} if base is None else dict(base)
+    return plan_job(cfg, plan_hosts(cfg, gpus), code or script(), base, ADDRESSES, PY, status_dir, installed)
 
 
 def dmlc(role, root="10.0.0.1", node="10.0.0.1", n=2, port=9000):
@@ -131,7 +131,7 @@ PLANS = [
      LaunchPlan(Strategy.HOROVOD, (RENDEZVOUS, rank(horovod_config("algo-1"), 0), rank(horovod_config("algo-1"), 1)),
                 (RENDEZVOUS_9000,), CHANNEL_9001, (), SHOWN, " (Horovod: ranks 0, 1 of 4)")),
     ("horovod, another host, with mpirun options", horovod_config("algo-2", mpi_custom_options=OPTIONS), script(),
-     LaunchPlan(Strategy.HOROVOD, (rank(horovod_config("algo-2"), 2, OPTIONS), rank(horovod_config("algo-2"), 3, OPTIONS)),
+     LaunchPlan(Strategy.HOROVOD, tuple(rank(horovod_config("algo-2"), n, OPTIONS) for n in (2, 3)),
                 (), CHANNEL_9001,
                 ("horovod: sagemaker_mpi_custom_mpi_options: NCCL_DEBUG=INFO; set for every rank: NCCL_DEBUG; "
                  "ignored (no mpirun here): --mca btl_tcp_if_include eth0",), SHOWN, " (Horovod: ranks 2, 3 of 4)")),
