@@ -62,7 +62,7 @@ TABLE = {role.name: role for role in (
 
 
 def _of_kind(*kinds):
-    return tuple(name for name, role in TABLE.items() if role.kind in kinds and name != RANK)
+    return tuple(name for name, role in TABLE.items() if role.kind in kinds)
 
 
 PS_ROLES = _of_kind(SUPPORT)  # the roles that exit by themselves once the workers are done
