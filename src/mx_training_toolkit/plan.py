@@ -3,10 +3,10 @@
 import re
 from typing import Mapping, NamedTuple, Optional, Tuple
 
-from .code import runner_bootstrap
 from .environment import num_neurons
 from .errors import ConfigError
 from .runner import STATUS_FILE_ENV
+from .user_code import runner_bootstrap
 
 # The roles of a job's processes (ps-lite's own names for the first three).
 SCHEDULER = "scheduler"

@@ -3,12 +3,13 @@
 import os
 import sys
 
-from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
+from . import config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, block_stop_signals
 from .supervisor import Supervisor, become_subreaper
+from .user_code import describe, install_commands, make_executable, put_in_place
 from .watcher import start as start_watcher
 
 log = get_logger("mx_training_toolkit")
@@ -174,18 +175,18 @@ class _Job:
     def prepare_code(self, env):
         """Put the code in place and decide how it runs -> ``UserCode``."""
         cfg = env.config
-        code.put_in_place(cfg, self.environ)
-        user_code = code.describe(cfg, env.user_args())
+        put_in_place(cfg, self.environ)
+        user_code = describe(cfg, env.user_args())
         log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
         if user_code.kind == "executable":
-            code.make_executable(cfg)
+            make_executable(cfg)
         self.process_env = environment.with_pythonpath({**self.environ, **env.to_env_vars()},
                                                        self.environ.get("PYTHONPATH"))
         return user_code
 
     def install(self, policy, env, user_code):
         """pip, under the same loop as the job: a stop or another host's failure ends it."""
-        for argv in code.install_commands(user_code):
+        for argv in install_commands(user_code):
             log.info("pip: %s", " ".join(argv[1:]))
             spec = plan.ProcessSpec(plan.PIP, argv, self.process_env, env.config.paths.code_dir, "[pip] ")
             result = jobstate.run_helper(policy, self.supervisor, spec, self.channel)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fake_s3 import CREDENTIALS, SilentEndpoint
-from mx_training_toolkit import code, download
+from mx_training_toolkit import download, user_code
 from mx_training_toolkit.errors import CodeDownloadError, Terminated
 
 # ---- S3 timeouts ------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_an_object_whose_body_stalls_ends_the_download(tmp_path, aws_env):
 
 
 def test_the_staging_prefix_is_the_same_in_both_modules():
-    assert code.DOWNLOAD_STAGING_PREFIX == download.STAGING_PREFIX
+    assert user_code.DOWNLOAD_STAGING_PREFIX == download.STAGING_PREFIX
 
 
 def _base_with_leftovers(tmp_path):
@@ -289,7 +289,7 @@ def _base_with_leftovers(tmp_path):
 
 def test_leftover_staging_directories_are_removed_one_log_line_each(tmp_path, capsys):
     base, code_dir = _base_with_leftovers(tmp_path)
-    removed = code.remove_download_leftovers(str(code_dir))
+    removed = user_code.remove_download_leftovers(str(code_dir))
     assert removed == [str(base / ".code-download-a1b2c3"), str(base / ".code-download-xyz")]
     assert sorted(os.listdir(str(base))) == [".code-download-file", ".code-download-link", "code", "model"]
     assert os.listdir(str(tmp_path / "elsewhere")) == []  # the link's target is untouched
@@ -303,9 +303,9 @@ def test_leftover_staging_directories_are_removed_one_log_line_each(tmp_path, ca
 
 def test_nothing_to_remove(tmp_path, capsys):
     code_dir = tmp_path / "ml" / "code"
-    assert code.remove_download_leftovers(str(code_dir)) == []  # no base directory at all
+    assert user_code.remove_download_leftovers(str(code_dir)) == []  # no base directory at all
     code_dir.mkdir(parents=True)
-    assert code.remove_download_leftovers(str(code_dir)) == []
+    assert user_code.remove_download_leftovers(str(code_dir)) == []
     assert capsys.readouterr().err == ""
 
 
@@ -315,7 +315,7 @@ def test_a_leftover_that_cannot_be_removed_is_a_warning(tmp_path, capsys):
     stuck = base / ".code-download-xyz" / "code"
     stuck.chmod(0o555)
     try:
-        removed = code.remove_download_leftovers(str(code_dir))
+        removed = user_code.remove_download_leftovers(str(code_dir))
     finally:
         stuck.chmod(0o755)
     assert removed == [str(base / ".code-download-a1b2c3")]

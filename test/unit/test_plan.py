@@ -1,7 +1,7 @@
 import pytest
 
 from mx_training_toolkit import config
-from mx_training_toolkit.code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
+from mx_training_toolkit.user_code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
 from mx_training_toolkit.plan import coordinator_port, joins_parameter_server, plan_job, ps_env, uses_parameter_server
 from mx_training_toolkit.plan import ProcessSpec
 
