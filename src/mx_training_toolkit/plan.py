@@ -5,6 +5,7 @@ from typing import Mapping, NamedTuple, Optional, Tuple
 
 from .environment import num_neurons
 from .errors import ConfigError
+from .names import HOROVOD_BIND_ENV, HOROVOD_HOSTS_ENV, HOROVOD_PORT_ENV
 from .runner import STATUS_FILE_ENV
 from .user_code import runner_bootstrap
 
@@ -105,9 +106,6 @@ def port_after(ps_port):
 # ---- Horovod (the platform's "mpi" distribution), started without mpirun --------------------
 
 HOROVOD_RUNNER = "mx_training_toolkit.rendezvous"
-HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"  # "algo-1:2,algo-2:2", for the rendezvous server
-HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
-HOROVOD_PORT_ENV = "MX_TRAINING_HOROVOD_PORT"
 # Every rank must reach the rendezvous within this many seconds (Horovod's default, 30 s, is too
 # short when many processes import MXNet at once on a busy machine). A rank that never calls
 # hvd.init() makes the others fail after it, with Gloo's "Wait timeout" in their stderr.

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from . import config, environment, failure, jobstate, masking, network, outcome, plan, settings as settings_mod
+from . import config, environment, failure, jobstate, masking, names, network, outcome, plan, settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
@@ -157,7 +157,7 @@ class _Job:
 
         port = plan.coordinator_port(cfg)
         first = cfg.hosts[0]
-        secret = messages.job_secret(cfg.hyperparameters, self.environ)
+        secret = messages.job_secret(cfg.hyperparameters, settings.channel_secret)
         # From the files alone (the sagemaker_job_name hyperparameter, not TRAINING_JOB_NAME): every
         # host derives the same, even a container started by hand without the platform's variables.
         identity = messages.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
@@ -175,7 +175,7 @@ class _Job:
     def prepare_code(self, env):
         """Put the code in place and decide how it runs -> ``UserCode``."""
         cfg = env.config
-        put_in_place(cfg, self.environ)
+        put_in_place(cfg, self.settings)
         user_code = describe(cfg, env.user_args())
         log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
         if user_code.kind == "executable":
@@ -263,15 +263,16 @@ class _Job:
         from . import channel, messages
 
         first = facts.hosts[0]
+        # From the environment again: the settings may be what failed.
+        secret = messages.job_secret(facts.hyperparameters, settings_mod.channel_secret(self.environ))
         try:
-            address_map = network.parse_address_map(self.environ.get(network.HOST_ADDRESSES_ENV, ""))
+            address_map = network.parse_address_map(self.environ.get(names.HOST_ADDRESSES_ENV, ""))
         except ConfigError:
             address_map = {}
         try:
             addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
             member = channel.Member(facts.current_host, first, addresses[first], plan.port_after(facts.ps_port),
-                                    lambda _event: None, REPORT_WAIT,
-                                    messages.job_secret(facts.hyperparameters, self.environ),
+                                    lambda _event: None, REPORT_WAIT, secret,
                                     messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
                                     addresses[facts.current_host])
         except (ToolkitError, OSError) as e:

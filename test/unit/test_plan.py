@@ -1,6 +1,6 @@
 import pytest
 
-from mx_training_toolkit import config
+from mx_training_toolkit import config, jobfiles
 from mx_training_toolkit.user_code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
 from mx_training_toolkit.plan import coordinator_port, joins_parameter_server, plan_job, ps_env, uses_parameter_server
 from mx_training_toolkit.plan import ProcessSpec
@@ -59,7 +59,7 @@ def test_parameter_server_roles_per_host(current, roles):
 def test_ps_port_given_as_string_or_int(tmp_path):
     for value in (8123, "8123"):
         base = tmp_path / type(value).__name__
-        config.write_job(base, {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True,
+        jobfiles.write_job(base, {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True,
                                 "_ps_port": value})
         cfg = config.load(str(base), {})
         assert ps_env(cfg, {"algo-1": "127.0.0.1"}, "server")["DMLC_PS_ROOT_PORT"] == "8123"

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from mx_training_toolkit import archive as archive_mod, config, download, user_code
+from mx_training_toolkit import archive as archive_mod, config, download, settings, user_code
 from mx_training_toolkit.errors import CodeDownloadError, ConfigError
 
 # ---- detect_legacy ----------------------------------------------------------------------------
@@ -231,20 +231,20 @@ def test_truncated_archive(area):
 @pytest.mark.parametrize("url", ["ftp://x/code.tar.gz", "https://example.com/c.tar.gz", "gs://b/k"])
 def test_unsupported_url_scheme(tmp_path, url):
     with pytest.raises(CodeDownloadError, match="sagemaker_submit_directory .*unsupported URL scheme"):
-        download.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), settings.Settings())
 
 
 @pytest.mark.parametrize("url", ["s3://", "s3://bucket-only", "s3://bucket/"])
 def test_malformed_s3_url(tmp_path, url):
     pytest.importorskip("boto3")
     with pytest.raises(CodeDownloadError, match="is not an s3://bucket/key URL"):
-        download.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), settings.Settings())
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_missing_submit_directory(tmp_path):
     with pytest.raises(CodeDownloadError, match="does not exist"):
-        download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), {})
+        download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), settings.Settings())
 
 
 # ---- describe and install_commands ------------------------------------------------------------
