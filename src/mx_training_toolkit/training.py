@@ -8,7 +8,7 @@ from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, block_stop_signals
-from .supervisor import Supervisor, become_subreaper
+from .supervisor import Mailbox, Supervisor, become_subreaper
 from .user_code import describe, install_commands, make_executable, put_in_place
 from .watcher import start as start_watcher
 
@@ -41,16 +41,14 @@ def main(argv=None):
     _occupy_closed_streams()
     environ = dict(os.environ)
     watcher = start_watcher()  # before any thread, and before this process becomes a subreaper
-    supervisor = Supervisor(watcher=watcher)
-    signals = StopSignals(supervisor.post, supervisor.hurry)  # a second SIGINT: SIGKILL the job now
+    mailbox = Mailbox()
+    signals = StopSignals(mailbox.post, mailbox.hurry)  # a second SIGINT: SIGKILL the job now
     signals.install()
     become_subreaper()
-    job = _Job(environ, supervisor, signals, args)
+    job = _Job(environ, mailbox, watcher, signals, args)
     ending = job.run()
-    supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
-    supervisor.remove_scratch()
-    worker, killed = supervisor.final_result(plan.WORKER)
-    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=supervisor.hurried,
+    worker, killed = job.stop()  # a signal now is recorded, never raised
+    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=mailbox.hurried,
                              user_failure_file=failure.user_wrote_failure(job.paths))
     result = outcome.decide(job.facts, ending)
     if result.ok:
@@ -66,10 +64,12 @@ def main(argv=None):
 class _Job:
     """One launch: the steps of the job, each one's failure turned into an ``Ending``."""
 
-    def __init__(self, environ, supervisor, signals, args=()):
+    def __init__(self, environ, mailbox, watcher, signals, args=()):
         self.environ = environ
         self.args = args
-        self.supervisor = supervisor
+        self.mailbox = mailbox
+        self.watcher = watcher
+        self.supervisor = None  # built once this host's name is known (``configure``)
         self.signals = signals
         self.paths = config.Paths(config.base_dir_from(environ))
         self.facts = Facts()
@@ -116,6 +116,15 @@ class _Job:
             if self.channel is not None:
                 self.channel.close()
 
+    def stop(self):
+        """Stop what is left of the job -> (the worker's ``JobResult`` or None, whether it was killed).
+        Before ``configure`` built the supervisor, nothing was started: nothing to stop."""
+        if self.supervisor is None:
+            return None, False
+        self.supervisor.stop(**self.stop_plan()._asdict())
+        self.supervisor.remove_scratch()
+        return self.supervisor.final_result(plan.WORKER)
+
     def stop_plan(self):
         """How to stop what is left of the job -> ``jobstate.Stop``."""
         graces = self.settings.stop_grace, self.settings.failure_grace
@@ -136,7 +145,8 @@ class _Job:
                                   "a training job's".format(path, e.strerror or e, cfg.paths.base)) from e
         env = environment.build(cfg, self.environ)
         self.facts = Facts(cfg.current_host, len(cfg.hosts) > 1, cfg.user_entry_point, settings.stop_grace)
-        self.supervisor.host = cfg.current_host
+        # Its grace is the one for what is left of a job that ended; a stop signal's plan gives its own.
+        self.supervisor = Supervisor(cfg.current_host, settings.failure_grace, self.mailbox, watcher=self.watcher)
         log.info("environment: %s", env.log_summary())
         if enabled(DEBUG):
             log.debug("environment (all of it): %s", env.log_details())
@@ -164,9 +174,9 @@ class _Job:
         if cfg.is_first_host:
             bind = addresses[first] if settings.address_map else ""
             self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, port,
-                                               self.supervisor.post, settings.host_wait, secret, identity, ranks)
+                                               self.mailbox.post, settings.host_wait, secret, identity, ranks)
         else:
-            self.channel = channel.Member(cfg.current_host, first, addresses[first], port, self.supervisor.post,
+            self.channel = channel.Member(cfg.current_host, first, addresses[first], port, self.mailbox.post,
                                           settings.host_wait, secret, identity, addresses[cfg.current_host])
         if cfg.mpi_enabled:  # the channel is open: a host whose count differs ends the job everywhere
             plan.check_ranks(cfg, env.num_gpus, getattr(self.channel, "first_ranks_per_host", None))
