@@ -22,7 +22,7 @@ import threading
 from .archive import check_directory, extract_tarball
 from .errors import CodeDownloadError
 from .log import get_logger
-from .names import DOWNLOAD_STAGING_PREFIX
+from .names import DOWNLOAD_STAGING_PREFIX, SUBMIT_DIR_HP
 
 log = get_logger(__name__)
 
@@ -76,7 +76,7 @@ def _download_s3(url, dest_file, settings, region=None):
             "cannot download {}: the boto3 package is not installed (pip install boto3)".format(url)) from e
     bucket, _, key = url[len("s3://"):].partition("/")
     if not bucket or not key:
-        raise CodeDownloadError("sagemaker_submit_directory {!r} is not an s3://bucket/key URL".format(url))
+        raise CodeDownloadError("{} {!r} is not an s3://bucket/key URL".format(SUBMIT_DIR_HP, url))
     endpoint = settings.s3_endpoint
     connect_timeout, read_timeout = s3_timeouts(settings.s3_timeout)
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
@@ -144,12 +144,12 @@ def fetch(submit_directory, staging, settings, region=None):
                 os.unlink(archive)
         return
     if "://" in source:
-        raise CodeDownloadError("sagemaker_submit_directory {!r}: unsupported URL scheme".format(submit_directory))
+        raise CodeDownloadError("{} {!r}: unsupported URL scheme".format(SUBMIT_DIR_HP, submit_directory))
     if os.path.isdir(source):
         inside = os.path.realpath(staging).startswith(os.path.realpath(source) + os.sep)
         if inside:  # copying would copy the copy into itself
-            raise CodeDownloadError("sagemaker_submit_directory {!r} contains the job's base directory; "
-                                    "put the code somewhere else".format(submit_directory))
+            raise CodeDownloadError("{} {!r} contains the job's base directory; put the code somewhere "
+                                    "else".format(SUBMIT_DIR_HP, submit_directory))
         check_directory(source, staging)
         try:
             shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
@@ -158,7 +158,7 @@ def fetch(submit_directory, staging, settings, region=None):
     elif os.path.isfile(source):
         extract_tarball(source, staging)
     else:
-        raise CodeDownloadError("sagemaker_submit_directory {!r} does not exist".format(submit_directory))
+        raise CodeDownloadError("{} {!r} does not exist".format(SUBMIT_DIR_HP, submit_directory))
 
 
 def _conflict(staging, code_dir):
@@ -218,7 +218,7 @@ def download(submit, code_dir, settings, region=None):
         os.mkdir(staging)
         fetch(submit, staging, settings, region)
         if not os.listdir(staging):
-            raise CodeDownloadError("sagemaker_submit_directory {!r} holds no files".format(submit))
+            raise CodeDownloadError("{} {!r} holds no files".format(SUBMIT_DIR_HP, submit))
         clash = _conflict(staging, code_dir) if existing else None
         if clash is not None:
             raise CodeDownloadError("the code from {} cannot be copied over {}: {!r} is a {} there".format(

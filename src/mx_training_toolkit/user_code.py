@@ -9,7 +9,7 @@ from typing import NamedTuple, Tuple
 
 from .errors import ConfigError
 from .log import get_logger
-from .names import DOWNLOAD_STAGING_PREFIX, PROGRAM_HP
+from .names import DOWNLOAD_STAGING_PREFIX, LEGACY_MODE_HP, PROGRAM_HP
 
 log = get_logger(__name__)
 
@@ -174,15 +174,15 @@ def describe(config, user_args):
             with open(path, "rb") as f:
                 source = f.read()
         except OSError as e:
-            raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which cannot be read "
-                              "({})".format(entry, e.strerror or e)) from e
+            raise ConfigError("hyperparameters.json: field {!r} names {!r}, which cannot be read ({})".format(
+                PROGRAM_HP, entry, e.strerror or e)) from e
         legacy, reason = detect_legacy(source, entry)
     if config.legacy_mode is not None:
         legacy = config.legacy_mode
-        reason = "sagemaker_mxnet_legacy_mode is {}".format("true" if legacy else "false")
+        reason = "{} is {}".format(LEGACY_MODE_HP, "true" if legacy else "false")
         if legacy and not entry.endswith(".py"):
-            raise ConfigError("hyperparameters.json: field 'sagemaker_mxnet_legacy_mode' is true but {!r} "
-                              "is not a Python file".format(entry))
+            raise ConfigError("hyperparameters.json: field {!r} is true but {!r} is not a Python file".format(
+                LEGACY_MODE_HP, entry))
     if legacy:
         kind, target = "legacy", entry
     elif is_package and entry.endswith(".py"):
@@ -221,5 +221,5 @@ def make_executable(config):
         if not mode & 0o100:
             os.chmod(path, mode | 0o755)
     except OSError as e:
-        raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which is not executable "
-                          "and cannot be made so ({})".format(config.user_entry_point, e.strerror or e)) from e
+        raise ConfigError("hyperparameters.json: field {!r} names {!r}, which is not executable and cannot be made "
+                          "so ({})".format(PROGRAM_HP, config.user_entry_point, e.strerror or e)) from e
