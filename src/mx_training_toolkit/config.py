@@ -266,7 +266,7 @@ def _distribution_groups(value, groups):
 
 def _channels(input_data_config, paths):
     file = "inputdataconfig.json"
-    check_env_names(input_data_config, file, "channels", "SM_CHANNEL_")
+    check_env_names(input_data_config, file, "channels", names.CHANNEL_ENV_PREFIX)
     for name, spec in input_data_config.items():
         if not name or "/" in name or "=" in name or name in (".", ".."):
             raise ConfigError("{}: {!r} is not a valid channel name".format(file, name))
@@ -324,7 +324,7 @@ def _hyperparameters(raw):
         if "=" in key:  # it becomes the environment variable SM_HP_<KEY>
             raise ConfigError("{}: hyperparameter name {!r} contains '=', which no environment variable name "
                               "may".format(file, key))
-    check_env_names(user, file, "hyperparameters", "SM_HP_")
+    check_env_names(user, file, "hyperparameters", names.HP_ENV_PREFIX)
     return decoded, user, reserved
 
 

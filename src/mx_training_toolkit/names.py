@@ -54,6 +54,11 @@ AWS_IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 # ---- between the launcher and its own children ------------------------------------------------
 
+# The script's variables of each user hyperparameter and each channel (the rest of SM_* is
+# ``environment``'s): two names that differ only in case would become one variable.
+HP_ENV_PREFIX = "SM_HP_"
+CHANNEL_ENV_PREFIX = "SM_CHANNEL_"
+
 # For Horovod's rendezvous server (``rendezvous``): "algo-1:2,algo-2:2", the address to bind, the port.
 HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"
 HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
