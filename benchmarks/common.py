@@ -166,7 +166,7 @@ def clean_environ():
 def make_base_dir(root, name, script_name, script):
     """``root/name`` laid out as a one-host job: ``code/<script_name>`` holding ``script``, and the
     three config files -> its path."""
-    from mx_training_toolkit.config import write_job
+    from mx_training_toolkit.jobfiles import write_job
 
     base = Path(root) / name
     (base / "code").mkdir(parents=True)

@@ -39,8 +39,9 @@ import time
 from . import masking
 from .errors import EXIT_HOSTS, ConfigError, HostChannelError
 from .log import get_logger
-from .messages import (SECRET_ENV, BadMessage, LineReader, encode, failure_message, field, is_nonce, is_proof,
-                       proof, reported_result, verify)
+from .messages import (BadMessage, LineReader, encode, failure_message, field, is_nonce, is_proof, proof,
+                       reported_result, verify)
+from .names import CHANNEL_SECRET_ENV
 from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
 from .signals import start_thread
 
@@ -213,7 +214,7 @@ class Coordinator:
             return False
         if not verify(given, self._secret, conn.nonce, claimed, self._identity):
             why = "a hello as {} without this job's proof (every host needs the same hyperparameters.json and {})" \
-                .format(claimed, SECRET_ENV)
+                .format(claimed, CHANNEL_SECRET_ENV)
             self._drop(conn, why, tell=True)
             if is_proof(given) and self.addresses.get(claimed) == conn.address:
                 # A launcher of this job's host with another configuration: the job cannot run; fail it
@@ -471,7 +472,7 @@ class Member:
                     if not verify(message.get("proof"), secret, self._nonce, self._coordinator, identity, "welcome"):
                         self._refuse_coordinator("did not prove it belongs to this job (every host needs the same "
                                                  "hyperparameters.json and {}; or something else listens on its "
-                                                 "channel port)".format(SECRET_ENV))
+                                                 "channel port)".format(CHANNEL_SECRET_ENV))
                         return
                     self._welcome = None
                 elif kind == "all-done":

@@ -1,52 +1,24 @@
 """Base directory -> paths; read and validate the three JSON config files -> a frozen ``JobConfig``.
 
-``load`` only reads: it creates no directory and touches no network. ``write_job`` writes the files
-the way the platform does, for local runs and tests.
+``load`` only reads: it creates no directory and touches no network. The launcher's fields of
+hyperparameters.json are a table (``fields``); reading a file and checking its values is
+``jsonfile``'s; ``jobfiles`` writes the files the way the platform does, for local runs and tests.
 """
 
-import json
 import os
-import posixpath
-import stat
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
+from . import fields, names
 from . import hyperparameters as hp
 from .errors import ConfigError
+from .fields import DEFAULT_LOG_LEVEL, DEFAULT_PS_PORT, HYPERPARAMETERS_FILE
+from .jsonfile import check_env_names, check_values, read_object
 
 DEFAULT_BASE_DIR = "/opt/ml"
-BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
-PROGRAM_ENV = "SAGEMAKER_PROGRAM"
-SUBMIT_DIR_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
-LEGACY_MODE_ENV = "SAGEMAKER_MXNET_LEGACY_MODE"
-# The platform's name for the job, set in every container of it (the reference's job_name).
-TRAINING_JOB_NAME_ENV = "TRAINING_JOB_NAME"
-# Where boto3 would find the region; the reference's SAGEMAKER_REGION falls back to it.
-AWS_REGION_ENV = "AWS_DEFAULT_REGION"
-
-DEFAULT_PS_PORT = 8000
-DEFAULT_LOG_LEVEL = 20
 DEFAULT_HOST = "algo-1"
 # The group name the reference gives a job whose resourceconfig.json names none.
 HOMOGENEOUS_GROUP = "homogeneousCluster"
-DISTRIBUTION_GROUPS_HP = "sagemaker_distribution_instance_groups"
-# What the SDK writes for distribution={'mpi': {'enabled': True, 'processes_per_host': N,
-# 'custom_mpi_options': '...'}}: Horovod, run here without mpirun (see plan.py).
-MPI_ENABLED_HP = "sagemaker_mpi_enabled"
-MPI_PROCESSES_HP = "sagemaker_mpi_num_of_processes_per_host"
-MPI_OPTIONS_HP = "sagemaker_mpi_custom_mpi_options"
-MPI_TOTAL_HP = "sagemaker_mpi_num_processes"  # the reference toolkit's own spelling of the total, if given
-# Framework switches that, in the reference, make the current instance group a distribution group
-# when sagemaker_distribution_instance_groups is not given (only the parameter server runs here).
-DISTRIBUTION_SWITCHES = ("sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled",
-                         "sagemaker_distributed_dataparallel_enabled", "sagemaker_pytorch_ddp_enabled",
-                         "sagemaker_pytorch_xla_multi_worker_enabled", "sagemaker_multi_worker_mirrored_strategy_enabled",
-                         "sagemaker_torch_distributed_enabled")
-
-# The deepest nesting a field of a config file (a hyperparameter value included) may have. Real
-# configurations nest a few levels; Python's recursion limit (1000 frames) is the hard bound that
-# encoding SM_TRAINING_ENV, in the launcher or in the script, must stay well below.
-MAX_DEPTH = 100
 
 EMPTY = MappingProxyType({})  # a default for mapping fields: one instance shared by every record, so read-only
 
@@ -174,7 +146,7 @@ class JobConfig(NamedTuple):
         if self.distribution_instance_groups is not None:
             return self.distribution_instance_groups
         reserved = self.reserved_hyperparameters
-        if self.parameter_server_enabled or any(reserved.get(k) for k in DISTRIBUTION_SWITCHES):
+        if self.parameter_server_enabled or any(reserved.get(k) for k in names.DISTRIBUTION_SWITCHES):
             return (self.current_instance_group,)
         return ()
 
@@ -210,125 +182,6 @@ class JobConfig(NamedTuple):
     def is_first_host(self):
         """This host is ``hosts[0]``: the launchers' channel listens on it."""
         return self.current_host == self.hosts[0]
-
-
-def _read_json(path, what, default):
-    """Read one JSON object file; a missing file gives ``default``. Only a regular file (or a link
-    to one) is read: anything else is a ``ConfigError`` naming the file."""
-    name = os.path.basename(path)
-    try:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        return default
-    except OSError as e:
-        raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end; a directory has no text
-            raise ConfigError("{}: cannot read the file (it is {}, not a regular file)".format(name, _kind(mode)))
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            raw = f.read()
-    except OSError as e:
-        raise ConfigError("{}: cannot read the file ({})".format(name, e.strerror or e)) from e
-    finally:
-        os.close(fd)
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Windows editors) is harmless
-    except UnicodeDecodeError as e:
-        raise ConfigError("{}: not valid UTF-8 (byte {})".format(name, e.start)) from e
-    except ValueError as e:
-        raise ConfigError("{}: invalid JSON: {}".format(name, e)) from e
-    except RecursionError:
-        raise ConfigError("{}: invalid JSON: nested too deeply".format(name)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("{}: expected a JSON object ({}), got {}".format(name, what, type(data).__name__))
-    return data
-
-
-def _kind(mode):
-    """What a file that is not a regular one is, in words."""
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-    return next((words for test, words in kinds if test(mode)), "a special file")
-
-
-def _problem(value):
-    """Why ``value`` (any JSON value) cannot be passed on, in words ("contains ...", "is nested
-    ..."), else None: a string no argv, environment or file can carry, or nesting deeper than
-    MAX_DEPTH (encoding it for SM_* or printing it would exhaust Python's recursion limit)."""
-    stack = [(value, 0)]
-    while stack:  # not recursive: JSON may nest as deep as the parser allows
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "contains a NUL character (\\u0000)"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "contains an unpaired surrogate (\\ud800-\\udfff)"
-        elif isinstance(item, (dict, list)):
-            if depth == MAX_DEPTH:
-                return "is nested more than {} levels deep".format(MAX_DEPTH)
-            if isinstance(item, dict):
-                stack.extend((key, depth + 1) for key in item)
-                item = item.values()
-            stack.extend((child, depth + 1) for child in item)
-    return None
-
-
-def _check_values(mapping, file):
-    """Refuse a top-level field whose name or value has a ``_problem``."""
-    for key, value in mapping.items():
-        why = _problem(key) or _problem(value)
-        if why:
-            raise ConfigError("{}: field {!r} {}".format(file, key, why))
-
-
-def _check_env_names(names, file, what, prefix):
-    """Refuse two ``names`` that become the same environment variable ``prefix + name.upper()``."""
-    seen = {}
-    for name in sorted(names):
-        variable = prefix + name.upper()
-        if variable in seen:
-            raise ConfigError("{}: {} {!r} and {!r} both become the environment variable {}; rename one"
-                              .format(file, what, seen[variable], name, variable))
-        seen[variable] = name
-
-
-def _int_field(value, file, key, minimum=None, maximum=None):
-    try:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            number = None
-        else:
-            number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        bounds = ""
-        if minimum is not None and maximum is not None:
-            bounds = " between {} and {}".format(minimum, maximum)
-        raise ConfigError("{}: field {!r} must be an integer{}, got {!r}".format(file, key, bounds, value))
-    return number
-
-
-def _bool_field(value, file, key):
-    return _bool_value(value, "{}: field {!r}".format(file, key))
-
-
-def _bool_value(value, where):
-    try:
-        return hp.to_bool(value)
-    except ValueError:
-        raise ConfigError("{} must be true or false, got {!r}".format(where, value)) from None
-
-
-def _reserved_or_env(reserved, key, environ, variable, file):
-    """A launcher field from the hyperparameters, else from ``variable``: -> (value, where it came from,
-    as an error message names it). None when neither gives one."""
-    if key in reserved:
-        return reserved[key], "{}: field {!r}".format(file, key)
-    return environ.get(variable), "environment variable {}".format(variable)
 
 
 def _str_field(mapping, key, file, default=None, required=False):
@@ -399,21 +252,21 @@ def _distribution_groups(value, groups):
     """sagemaker_distribution_instance_groups (decoded) -> tuple of group names. With instance
     groups in resourceconfig.json, every name must be one of them; without, the names are kept as
     given (the reference then distributes over every host)."""
-    file = "hyperparameters.json"
+    file = HYPERPARAMETERS_FILE
     if not isinstance(value, list) or not value or not all(isinstance(n, str) and n for n in value):
         raise ConfigError("{}: field {!r} must be a non-empty list of instance group names, got {!r}"
-                          .format(file, DISTRIBUTION_GROUPS_HP, value))
+                          .format(file, names.DISTRIBUTION_GROUPS_HP, value))
     known = [g.name for g in groups]
     for name in value:
         if groups and name not in known:
             raise ConfigError("{}: field {!r} names instance group {!r}, which resourceconfig.json does not list "
-                              "(it lists {})".format(file, DISTRIBUTION_GROUPS_HP, name, ", ".join(known)))
+                              "(it lists {})".format(file, names.DISTRIBUTION_GROUPS_HP, name, ", ".join(known)))
     return tuple(value)
 
 
 def _channels(input_data_config, paths):
     file = "inputdataconfig.json"
-    _check_env_names(input_data_config, file, "channels", "SM_CHANNEL_")
+    check_env_names(input_data_config, file, "channels", names.CHANNEL_ENV_PREFIX)
     for name, spec in input_data_config.items():
         if not name or "/" in name or "=" in name or name in (".", ".."):
             raise ConfigError("{}: {!r} is not a valid channel name".format(file, name))
@@ -434,111 +287,45 @@ def load(base_dir, environ):
     """Read and validate the job description under ``base_dir``.
 
     ``environ`` gives the SAGEMAKER_* fall-backs, the platform's TRAINING_JOB_NAME and
-    AWS_DEFAULT_REGION; it is the only environment read here.
-    Raises ``ConfigError`` naming the file and field on bad input.
+    AWS_DEFAULT_REGION (``fields.FIELDS`` says which field reads which); it is the only environment
+    read here. Raises ``ConfigError`` naming the file and field on bad input.
     """
     paths = Paths(base_dir)
-    raw_hps = _read_json(paths.hyperparameters_file, "hyperparameter names to values", {})
-    resource = _read_json(paths.resource_config_file, "the hosts of the job", {})
-    input_data = _read_json(paths.input_data_config_file, "channel names to their settings", {})
-    file = "hyperparameters.json"
-    for key in raw_hps:
+    raw_hps = read_object(paths.hyperparameters_file, "hyperparameter names to values", {})
+    resource = read_object(paths.resource_config_file, "the hosts of the job", {})
+    input_data = read_object(paths.input_data_config_file, "channel names to their settings", {})
+    check_values(resource, "resourceconfig.json")
+    check_values(input_data, "inputdataconfig.json")
+    decoded, user, reserved = _hyperparameters(raw_hps)
+    values = fields.read_all(reserved, environ)
+    current, hosts, interface, instance_type, group, groups = _resource(resource)
+    distribution = reserved.get(names.DISTRIBUTION_GROUPS_HP)
+    if distribution is not None:
+        distribution = _distribution_groups(distribution, groups)
+    return JobConfig(
+        paths=paths, hyperparameters=decoded, user_hyperparameters=user, reserved_hyperparameters=reserved,
+        resource_config=resource, input_data_config=input_data, current_host=current, hosts=hosts,
+        network_interface_name=interface, current_instance_type=instance_type,
+        channels=_channels(input_data, paths), current_instance_group=group, instance_groups=groups,
+        distribution_instance_groups=distribution, **values)
+
+
+def _hyperparameters(raw):
+    """hyperparameters.json as read -> (all of them decoded, the user's, the reserved ones), each
+    name and value one that the script's argv and environment can carry."""
+    file = HYPERPARAMETERS_FILE
+    for key in raw:
         if not key:
             raise ConfigError("{}: an empty hyperparameter name".format(file))
-    _check_values(resource, "resourceconfig.json")
-    _check_values(input_data, "inputdataconfig.json")
-
-    decoded = hp.decode(raw_hps)
-    _check_values(decoded, file)
+    decoded = hp.decode(raw)
+    check_values(decoded, file)
     user, reserved = hp.split(decoded)
     for key in user:
         if "=" in key:  # it becomes the environment variable SM_HP_<KEY>
             raise ConfigError("{}: hyperparameter name {!r} contains '=', which no environment variable name "
                               "may".format(file, key))
-    _check_env_names(user, file, "hyperparameters", "SM_HP_")
-
-    entry_point, where = _reserved_or_env(reserved, "sagemaker_program", environ, PROGRAM_ENV, file)
-    if entry_point is None:
-        raise ConfigError(
-            "{}: field 'sagemaker_program' (the entry point) is missing and {} is not set".format(file, PROGRAM_ENV)
-        )
-    if not isinstance(entry_point, str) or not entry_point.strip():
-        raise ConfigError("{} must be a file name, got {!r}".format(where, entry_point))
-    if os.path.isabs(entry_point) or ".." in entry_point.split("/"):
-        raise ConfigError("{} must name a file inside the code, got {!r}".format(where, entry_point))
-    # One spelling of the entry point for everything that uses it: "./t.py" would give legacy mode
-    # the module name "./t", and "a//t.py" the package module "a..t".
-    entry_point = posixpath.normpath(entry_point)
-    submit = reserved.get("sagemaker_submit_directory", environ.get(SUBMIT_DIR_ENV))
-    if submit is not None and (not isinstance(submit, str) or not submit):
-        raise ConfigError("{}: field 'sagemaker_submit_directory' must be a path or URL, got {!r}".format(file, submit))
-
-    log_level = _int_field(
-        reserved.get("sagemaker_container_log_level", DEFAULT_LOG_LEVEL), file, "sagemaker_container_log_level", 0, 50
-    )
-    ps_enabled = _bool_field(
-        reserved.get("sagemaker_parameter_server_enabled", False), file, "sagemaker_parameter_server_enabled"
-    )
-    mpi_enabled = _bool_field(reserved.get(MPI_ENABLED_HP, False), file, MPI_ENABLED_HP)
-    mpi_per_host = reserved.get(MPI_PROCESSES_HP)
-    if mpi_per_host is not None:
-        mpi_per_host = _int_field(mpi_per_host, file, MPI_PROCESSES_HP, 1, 1024)
-    mpi_total = reserved.get(MPI_TOTAL_HP)
-    if mpi_total is not None:
-        mpi_total = _int_field(mpi_total, file, MPI_TOTAL_HP, 1)
-    mpi_options = reserved.get(MPI_OPTIONS_HP, "")
-    if not isinstance(mpi_options, str):
-        raise ConfigError("{}: field {!r} must be a string of mpirun options, got {!r}".format(
-            file, MPI_OPTIONS_HP, mpi_options))
-    if mpi_enabled and ps_enabled:
-        raise ConfigError("{}: fields 'sagemaker_parameter_server_enabled' and {!r} are both true; a job "
-                          "distributes with one of them".format(file, MPI_ENABLED_HP))
-    legacy, where = _reserved_or_env(reserved, "sagemaker_mxnet_legacy_mode", environ, LEGACY_MODE_ENV, file)
-    if legacy is not None and legacy != "":
-        legacy = _bool_value(legacy, where)
-    else:
-        legacy = None
-    ps_port = _int_field(reserved.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
-    ps_verbose = _int_field(reserved.get("_ps_verbose", 0), file, "_ps_verbose", 0, 2)
-    for key in ("sagemaker_job_name", "sagemaker_region"):
-        if key in reserved and not isinstance(reserved[key], str):
-            raise ConfigError("{}: field {!r} must be a string, got {!r}".format(file, key, reserved[key]))
-
-    current, hosts, interface, instance_type, group, groups = _resource(resource)
-    distribution = reserved.get(DISTRIBUTION_GROUPS_HP)
-    if distribution is not None:
-        distribution = _distribution_groups(distribution, groups)
-    return JobConfig(
-        paths=paths,
-        hyperparameters=decoded,
-        user_hyperparameters=user,
-        reserved_hyperparameters=reserved,
-        resource_config=resource,
-        input_data_config=input_data,
-        current_host=current,
-        hosts=hosts,
-        network_interface_name=interface,
-        current_instance_type=instance_type,
-        user_entry_point=entry_point,
-        submit_directory=submit,
-        log_level=log_level,
-        job_name=reserved.get("sagemaker_job_name"),
-        region=reserved.get("sagemaker_region"),
-        parameter_server_enabled=ps_enabled,
-        legacy_mode=legacy,
-        ps_port=ps_port,
-        ps_verbose=ps_verbose,
-        channels=_channels(input_data, paths),
-        current_instance_group=group,
-        instance_groups=groups,
-        distribution_instance_groups=distribution,
-        mpi_enabled=mpi_enabled,
-        mpi_processes_per_host=mpi_per_host,
-        mpi_custom_options=mpi_options,
-        mpi_num_processes=mpi_total,
-        platform_job_name=environ.get(TRAINING_JOB_NAME_ENV) or None,
-        default_region=environ.get(AWS_REGION_ENV) or None,
-    )
+    check_env_names(user, file, "hyperparameters", names.HP_ENV_PREFIX)
+    return decoded, user, reserved
 
 
 class ChannelFacts(NamedTuple):
@@ -556,14 +343,13 @@ def channel_facts(base_dir):
     (the hosts, ``_ps_port``, the job's name and its hyperparameters for the channel's proof) ->
     ``ChannelFacts``, or None when even that is unusable or the job has one host."""
     paths = Paths(base_dir)
-    file = "hyperparameters.json"
     try:
-        decoded = hp.decode(_read_json(paths.hyperparameters_file, "hyperparameter names to values", {}))
-        current, hosts = _resource(_read_json(paths.resource_config_file, "the hosts of the job", {}))[:2]
-        port = _int_field(decoded.get("_ps_port", DEFAULT_PS_PORT), file, "_ps_port", 1, 65535)
+        decoded = hp.decode(read_object(paths.hyperparameters_file, "hyperparameter names to values", {}))
+        current, hosts = _resource(read_object(paths.resource_config_file, "the hosts of the job", {}))[:2]
+        port = fields.BY_NAME["ps_port"].read(decoded, {})
     except (ConfigError, RecursionError, TypeError, ValueError):
         return None
-    name = decoded.get("sagemaker_job_name")
+    name = decoded.get(names.JOB_NAME_HP)
     if len(hosts) < 2:
         return None
     return ChannelFacts(current, hosts, port, name if isinstance(name, str) else None, decoded)
@@ -573,44 +359,4 @@ def base_dir_from(environ):
     """The job's base directory, an absolute path: $SAGEMAKER_BASE_DIR unless unset or empty, else
     /opt/ml. Absolute because the user's code runs in ``code/``, where a relative SM_* path would
     name another place."""
-    return os.path.abspath(environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
-
-
-def group_resource_config(current_host, groups, network_interface_name="eth0", instance_type="local"):
-    """resourceconfig.json as the platform writes it for ``current_host`` of a job made of instance
-    groups -> a dict. ``groups`` maps each group's name to its host names, in order; ``hosts`` lists
-    every group's hosts in that order, and every group gets ``instance_type``."""
-    hosts = [host for members in groups.values() for host in members]
-    current_group = next(name for name, members in groups.items() if current_host in members)
-    return {
-        "current_host": current_host,
-        "current_instance_type": instance_type,
-        "current_group_name": current_group,
-        "hosts": hosts,
-        "instance_groups": [{"instance_group_name": name, "instance_type": instance_type, "hosts": list(members)}
-                            for name, members in groups.items()],
-        "network_interface_name": network_interface_name,
-    }
-
-
-def write_job(base_dir, hyperparameters=None, resource_config=None, input_data_config=None, encode=True):
-    """Write a job description under ``base_dir`` the way the platform does -> its ``Paths``.
-
-    ``input/config`` is created if needed. ``hyperparameters`` (None: none) always gives
-    hyperparameters.json; with ``encode`` each value is JSON-encoded as the SageMaker SDK does
-    (``{"epochs": 10}`` is written as ``{"epochs": "10"}``), without it the values are written as
-    they are (raw strings, or whatever a test wants ``load`` to meet). ``resource_config`` and
-    ``input_data_config`` are written as given; None writes no file, and a file already there is
-    left as it is (``load`` reads a missing one as one host, no channels). Nothing is validated here.
-    """
-    paths = Paths(os.fspath(base_dir))
-    os.makedirs(paths.input_config_dir, exist_ok=True)
-    hps = dict(hyperparameters or {})
-    files = [(paths.hyperparameters_file, hp.encode(hps) if encode else hps),
-             (paths.resource_config_file, resource_config),
-             (paths.input_data_config_file, input_data_config)]
-    for path, content in files:
-        if content is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(content, f, indent=1)
-    return paths
+    return os.path.abspath(environ.get(names.BASE_DIR_ENV) or DEFAULT_BASE_DIR)

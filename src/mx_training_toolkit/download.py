@@ -2,14 +2,10 @@
 
 S3 requests have bounded timeouts and a few attempts (``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``,
 ``S3_ATTEMPTS``), so an endpoint that accepts connections and never answers ends the download
-with a ``CodeDownloadError`` instead of keeping the job busy for minutes. Environment:
-
-``S3_ENDPOINT_URL``
-    another S3 endpoint for ``s3://`` code; without it ``AWS_ENDPOINT_URL_S3`` (set by the SageMaker
-    Python SDK's local mode), then ``AWS_ENDPOINT_URL`` (``settings.s3_endpoint`` gives the rule).
-``MX_TRAINING_S3_TIMEOUT_SECONDS``
-    one number of seconds used for both the connect and the read timeout of each S3 request
-    (default: 10 s to connect, 30 s for each reply).
+with a ``CodeDownloadError`` instead of keeping the job busy for minutes. The launcher's settings
+(``settings.Settings``, read from the environment once) give the S3 endpoint (``s3_endpoint``) and
+one timeout for both the connect and the read of each S3 request (``s3_timeout``; None: the
+defaults, 10 s to connect and 30 s for each reply).
 
 The download runs in a daemon thread while the main thread waits in short steps, so a stop
 (the launcher's SIGTERM handler raises ``Terminated`` in the main thread) is honoured at once.
@@ -23,36 +19,25 @@ import shutil
 import tempfile
 import threading
 
-from . import settings
 from .archive import check_directory, extract_tarball
 from .errors import CodeDownloadError
 from .log import get_logger
+from .names import DOWNLOAD_STAGING_PREFIX, SUBMIT_DIR_HP
 
 log = get_logger(__name__)
 
-S3_ENDPOINT_ENV = settings.S3_ENDPOINT_ENV  # S3_ENDPOINT_URL
-S3_TIMEOUT_ENV = "MX_TRAINING_S3_TIMEOUT_SECONDS"
 S3_CONNECT_TIMEOUT = 10.0  # seconds to open a connection
 S3_READ_TIMEOUT = 30.0  # seconds S3 may stay silent on an open connection
 S3_ATTEMPTS = 3  # tries of each request, and of each object body that stalls while streaming
 WAIT_STEP = 0.1  # seconds between the main thread's checks for a stop while a download runs
-STAGING_PREFIX = ".code-download-"
 
 
-def s3_timeouts(environ):
-    """``(connect, read)`` timeouts in seconds for S3 requests: the defaults, or both set to
-    ``MX_TRAINING_S3_TIMEOUT_SECONDS``."""
-    raw = environ.get(S3_TIMEOUT_ENV)
-    if raw:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = 0.0
-        if seconds > 0 and seconds != float("inf"):
-            return seconds, seconds
-        log.warning("code: %s=%r is not a positive number of seconds; using %g s to connect and %g s to read",
-                    S3_TIMEOUT_ENV, raw, S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT)
-    return S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT
+def s3_timeouts(timeout):
+    """``(connect, read)`` timeouts in seconds for S3 requests: both ``timeout`` (the setting,
+    already validated: above 0), or the defaults when it is None."""
+    if timeout is None:
+        return S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT
+    return timeout, timeout
 
 
 def run_interruptibly(work, name):
@@ -81,7 +66,7 @@ def run_interruptibly(work, name):
     return value
 
 
-def _download_s3(url, dest_file, environ, region=None):
+def _download_s3(url, dest_file, settings, region=None):
     try:
         import boto3  # only here: importing boto3 costs time and memory
         from boto3.s3.transfer import TransferConfig
@@ -91,9 +76,9 @@ def _download_s3(url, dest_file, environ, region=None):
             "cannot download {}: the boto3 package is not installed (pip install boto3)".format(url)) from e
     bucket, _, key = url[len("s3://"):].partition("/")
     if not bucket or not key:
-        raise CodeDownloadError("sagemaker_submit_directory {!r} is not an s3://bucket/key URL".format(url))
-    endpoint = settings.s3_endpoint(environ)
-    connect_timeout, read_timeout = s3_timeouts(environ)
+        raise CodeDownloadError("{} {!r} is not an s3://bucket/key URL".format(SUBMIT_DIR_HP, url))
+    endpoint = settings.s3_endpoint
+    connect_timeout, read_timeout = s3_timeouts(settings.s3_timeout)
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
                     retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS})
     # No transfer threads: the one daemon thread below does the whole download, so a stop that
@@ -144,7 +129,7 @@ def _stall(error):
     return None
 
 
-def fetch(submit_directory, staging, environ, region=None):
+def fetch(submit_directory, staging, settings, region=None):
     """Put the code named by ``submit_directory`` into the empty directory ``staging``."""
     source = submit_directory
     if source.startswith("file://"):
@@ -152,19 +137,19 @@ def fetch(submit_directory, staging, environ, region=None):
     if source.startswith("s3://"):
         archive = staging + ".tar.gz"  # beside the staging dir, so as unique as it is
         try:
-            _download_s3(source, archive, environ, region)
+            _download_s3(source, archive, settings, region)
             extract_tarball(archive, staging)
         finally:
             if os.path.lexists(archive):
                 os.unlink(archive)
         return
     if "://" in source:
-        raise CodeDownloadError("sagemaker_submit_directory {!r}: unsupported URL scheme".format(submit_directory))
+        raise CodeDownloadError("{} {!r}: unsupported URL scheme".format(SUBMIT_DIR_HP, submit_directory))
     if os.path.isdir(source):
         inside = os.path.realpath(staging).startswith(os.path.realpath(source) + os.sep)
         if inside:  # copying would copy the copy into itself
-            raise CodeDownloadError("sagemaker_submit_directory {!r} contains the job's base directory; "
-                                    "put the code somewhere else".format(submit_directory))
+            raise CodeDownloadError("{} {!r} contains the job's base directory; put the code somewhere "
+                                    "else".format(SUBMIT_DIR_HP, submit_directory))
         check_directory(source, staging)
         try:
             shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
@@ -173,7 +158,7 @@ def fetch(submit_directory, staging, environ, region=None):
     elif os.path.isfile(source):
         extract_tarball(source, staging)
     else:
-        raise CodeDownloadError("sagemaker_submit_directory {!r} does not exist".format(submit_directory))
+        raise CodeDownloadError("{} {!r} does not exist".format(SUBMIT_DIR_HP, submit_directory))
 
 
 def _conflict(staging, code_dir):
@@ -217,7 +202,7 @@ def _merge(staging, code_dir):
                     shutil.copy2(src, dst)
 
 
-def download(submit, code_dir, environ, region=None):
+def download(submit, code_dir, settings, region=None):
     """Put the code named by ``submit`` into ``code_dir``, all or nothing."""
     existing = os.listdir(code_dir) if os.path.isdir(code_dir) else []
     if existing:
@@ -227,13 +212,13 @@ def download(submit, code_dir, environ, region=None):
     os.makedirs(parent, exist_ok=True)
     # One directory holds everything the download writes (the code, an archive, boto3's partial
     # file), so that removing it leaves nothing behind, after a failure and after a SIGKILL alike.
-    work = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent)
+    work = tempfile.mkdtemp(prefix=DOWNLOAD_STAGING_PREFIX, dir=parent)
     try:
         staging = os.path.join(work, "code")
         os.mkdir(staging)
-        fetch(submit, staging, environ, region)
+        fetch(submit, staging, settings, region)
         if not os.listdir(staging):
-            raise CodeDownloadError("sagemaker_submit_directory {!r} holds no files".format(submit))
+            raise CodeDownloadError("{} {!r} holds no files".format(SUBMIT_DIR_HP, submit))
         clash = _conflict(staging, code_dir) if existing else None
         if clash is not None:
             raise CodeDownloadError("the code from {} cannot be copied over {}: {!r} is a {} there".format(
@@ -255,7 +240,7 @@ def remove_leftovers(code_dir):
     are removed the same way), so any such directory is a leftover."""
     parent = os.path.dirname(os.path.abspath(code_dir))
     try:
-        names = sorted(n for n in os.listdir(parent) if n.startswith(STAGING_PREFIX))
+        names = sorted(n for n in os.listdir(parent) if n.startswith(DOWNLOAD_STAGING_PREFIX))
     except OSError:  # no base directory yet: nothing left over either
         return []
     removed = []

@@ -6,6 +6,7 @@ import os
 from typing import NamedTuple, Optional
 
 from . import hyperparameters as hp
+from . import names
 from .config import JobConfig
 from .errors import ConfigError
 from .log import get_logger
@@ -182,7 +183,7 @@ class TrainingEnv(NamedTuple):
             return kept
         sizes = {name: size + POINTER for name, size in sizes.items()}
         total = sum(sizes[name] for name in kept) + _args_size(self.user_args())
-        copies = [n for n in kept if n in HP_COPIES or n.startswith("SM_HP_")]
+        copies = [n for n in kept if n in HP_COPIES or n.startswith(names.HP_ENV_PREFIX)]
         for name in sorted(copies, key=lambda n: (-sizes[n], n)):
             if total <= self.arg_room:
                 break

@@ -9,9 +9,6 @@ from .errors import ConfigError
 from .ports import rendezvous_port
 
 HOROVOD_RUNNER = "mx_training_toolkit.rendezvous"
-HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"  # "algo-1:2,algo-2:2", for the rendezvous server
-HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
-HOROVOD_PORT_ENV = "MX_TRAINING_HOROVOD_PORT"
 # Every rank must reach the rendezvous within this many seconds (Horovod's default, 30 s, is too
 # short when many processes import MXNet at once on a busy machine). A rank that never calls
 # hvd.init() makes the others fail after it, with Gloo's "Wait timeout" in their stderr.

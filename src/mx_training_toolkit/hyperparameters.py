@@ -2,22 +2,16 @@
 
 import json
 
+from . import names
+
 RESERVED_PREFIX = "sagemaker_"
-RESERVED_KEYS = frozenset({"_tuning_objective_metric", "default_user_module_name", "_ps_port", "_ps_verbose"})
+RESERVED_KEYS = frozenset({"_tuning_objective_metric", "default_user_module_name", names.PS_PORT_HP,
+                           names.PS_VERBOSE_HP})
 
 # sagemaker_* keys that are the launcher's own settings; the rest are "framework params"
 # (distribution switches and the like) and are exported as SM_FRAMEWORK_PARAMS.
-FIXED_RESERVED = frozenset(
-    {
-        "sagemaker_program",
-        "sagemaker_submit_directory",
-        "sagemaker_container_log_level",
-        "sagemaker_job_name",
-        "sagemaker_region",
-        "sagemaker_enable_cloudwatch_metrics",
-        "sagemaker_mxnet_legacy_mode",
-    }
-)
+FIXED_RESERVED = frozenset({names.PROGRAM_HP, names.SUBMIT_DIR_HP, names.LOG_LEVEL_HP, names.JOB_NAME_HP,
+                            names.REGION_HP, names.CLOUDWATCH_HP, names.LEGACY_MODE_HP})
 
 
 def decode(raw):

@@ -1,5 +1,5 @@
 """Legacy mode, child side: ``python -m mx_training_toolkit.legacy`` (the launcher starts it through
-``code.runner_bootstrap``, which calls ``main()``).
+``user_code.runner_bootstrap``, which calls ``main()``).
 
 Run by the launcher with the code directory as working directory and ``SM_TRAINING_ENV``
 and ``SM_MODULE_NAME`` set. It imports the user's module (never as ``__main__``), calls its

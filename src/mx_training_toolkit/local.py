@@ -14,9 +14,7 @@ import sys
 import tempfile
 import time
 
-from .network import HOST_ADDRESSES_ENV
-
-SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # messages.SECRET_ENV, not imported: mx-train needs nothing else of it
+from . import names
 from .outcome import EXIT, SIGNAL
 from .plan import ProcessSpec
 from .ports import free_ps_port
@@ -138,7 +136,7 @@ def group_hosts(groups):
 def write_host(base, host, hosts, hyperparameters, channels, groups=None):
     """One emulated host's base directory: the three config files and its channels. With
     ``groups`` (names to host names), resourceconfig.json describes the instance groups."""
-    from .config import group_resource_config, write_job
+    from .jobfiles import group_resource_config, write_job
 
     if groups:
         resource = group_resource_config(host, groups, network_interface_name="lo")
@@ -169,26 +167,27 @@ def plan_hosts(args, root):
         if args.hosts > 1:
             hps.setdefault("kvstore", "dist_sync")
             args.parameter_server = True
-    hps["sagemaker_program"] = args.entry_point
-    hps["sagemaker_submit_directory"] = os.path.abspath(code)
-    hps["_ps_port"] = args.ps_port or free_ps_port()
+    hps[names.PROGRAM_HP] = args.entry_point
+    hps[names.SUBMIT_DIR_HP] = os.path.abspath(code)
+    hps[names.PS_PORT_HP] = args.ps_port or free_ps_port()
     if args.parameter_server:
-        hps["sagemaker_parameter_server_enabled"] = True
+        hps[names.PS_ENABLED_HP] = True
     if args.horovod is not None:  # what the SDK writes for distribution={'mpi': {...}}
-        hps["sagemaker_mpi_enabled"] = True
-        hps["sagemaker_mpi_num_of_processes_per_host"] = args.horovod
+        hps[names.MPI_ENABLED_HP] = True
+        hps[names.MPI_PROCESSES_HP] = args.horovod
     if args.legacy:
-        hps["sagemaker_mxnet_legacy_mode"] = True
+        hps[names.LEGACY_MODE_HP] = True
     addresses = {h: "127.0.0.{}".format(i + 2) for i, h in enumerate(hosts)}
     groups = group_hosts(args.groups)
-    secret = os.environ.get(SECRET_ENV) or os.urandom(16).hex()  # this run's hosts, and no one else, share it
+    # This run's hosts, and no one else, share it.
+    secret = os.environ.get(names.CHANNEL_SECRET_ENV) or os.urandom(16).hex()
     out = []
     for host in hosts:
         base = os.path.join(root, host)
         write_host(base, host, hosts, hps, channels, groups)
         env = dict(os.environ)
-        env.update({"SAGEMAKER_BASE_DIR": base, HOST_ADDRESSES_ENV: json.dumps(addresses), "PYTHONUNBUFFERED": "1",
-                    SECRET_ENV: secret})
+        env.update({names.BASE_DIR_ENV: base, names.HOST_ADDRESSES_ENV: json.dumps(addresses),
+                    names.CHANNEL_SECRET_ENV: secret, "PYTHONUNBUFFERED": "1"})
         out.append((host, base, env))
     return out
 

@@ -11,13 +11,12 @@ from . import masking
 from .outcome import LAUNCHER, JobResult
 
 MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
-SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"
 
 
-def job_secret(hyperparameters, environ):
-    """The key every host of the job derives alike and a stranger on the network never sees:
-    ``MX_TRAINING_CHANNEL_SECRET`` when set, else a hash of all the job's hyperparameters."""
-    given = environ.get(SECRET_ENV)
+def job_secret(hyperparameters, given=None):
+    """The key every host of the job derives alike and a stranger on the network never sees: a
+    hash of ``given`` (``settings.channel_secret``, MX_TRAINING_CHANNEL_SECRET) when there is one,
+    else of all the job's hyperparameters."""
     if given:
         return hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
     text = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)

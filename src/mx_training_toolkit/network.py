@@ -6,10 +6,10 @@ import time
 from . import backoff
 from .errors import ConfigError, HostResolutionError
 from .log import get_logger
+from .names import HOST_ADDRESSES_ENV
 
 log = get_logger(__name__)
 
-HOST_ADDRESSES_ENV = "MX_TRAINING_HOST_ADDRESSES"  # JSON {"algo-1": "127.0.0.2", ...}, for local runs
 
 
 def parse_address_map(text):

@@ -12,12 +12,12 @@ import enum
 import os
 from typing import Mapping, NamedTuple, Optional, Tuple
 
-from . import horovod
-from .code import runner_bootstrap
+from . import horovod, names
 from .errors import ConfigError
 from .ports import Port, channel_port, rendezvous_port, scheduler_port
 from .roles import RENDEZVOUS, SCHEDULER, SERVER, WORKER
 from .runner import STATUS_FILE_ENV
+from .user_code import runner_bootstrap
 
 # ps-lite's environment (MXNet's kvstore parameter server).
 DMLC_ROLE = "DMLC_ROLE"
@@ -225,8 +225,8 @@ def _horovod(job, installed):
     specs = []
     if cfg.current_host == first:
         env = dict(job.base_env)
-        env.update({horovod.HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in cfg.hosts),
-                    horovod.HOROVOD_BIND_ENV: job.addresses[first], horovod.HOROVOD_PORT_ENV: str(port.number)})
+        env.update({names.HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in cfg.hosts),
+                    names.HOROVOD_BIND_ENV: job.addresses[first], names.HOROVOD_PORT_ENV: str(port.number)})
         specs.append(ProcessSpec(RENDEZVOUS, (job.python, "-c", runner_bootstrap(horovod.HOROVOD_RUNNER)), env, cwd,
                                  "[rendezvous] "))
     for slot in horovod.horovod_slots(cfg.hosts, per_host):

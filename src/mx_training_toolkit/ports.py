@@ -9,8 +9,9 @@ too. A ``Port`` carries its rule's words, so that a message about a port names t
 from typing import NamedTuple
 
 from .errors import ConfigError
+from .names import PS_PORT_HP
 
-FIELD = "hyperparameters.json field '_ps_port'"
+FIELD = "hyperparameters.json field {!r}".format(PS_PORT_HP)
 MAX_PORT = 65535
 
 
@@ -24,27 +25,27 @@ class Port(NamedTuple):
     @property
     def advice(self):
         """What to do when the port is taken, naming the rule that chose it."""
-        if self.rule == "_ps_port":
+        if self.rule == PS_PORT_HP:
             return "choose another with the hyperparameter _ps_port ({})".format(FIELD)
         return "the port is {}: choose another _ps_port ({})".format(self.rule, FIELD)
 
 
 def scheduler_port(ps_port):
     """ps-lite's scheduler listens at _ps_port itself (DMLC_PS_ROOT_PORT)."""
-    return Port(ps_port, "the scheduler", "_ps_port")
+    return Port(ps_port, "the scheduler", PS_PORT_HP)
 
 
 def rendezvous_port(ps_port):
     """Horovod's rendezvous server listens at _ps_port itself (a Horovod job has no scheduler)."""
-    return Port(ps_port, "the rendezvous server", "_ps_port")
+    return Port(ps_port, "the rendezvous server", PS_PORT_HP)
 
 
 def channel_port(ps_port):
     """The launchers' own channel listens on the first host at the port after _ps_port, or at the
     one before when _ps_port is the last port there is."""
     if ps_port < MAX_PORT:
-        return Port(ps_port + 1, "the launchers' channel", "_ps_port + 1")
-    return Port(ps_port - 1, "the launchers' channel", "_ps_port - 1")
+        return Port(ps_port + 1, "the launchers' channel", PS_PORT_HP + " + 1")
+    return Port(ps_port - 1, "the launchers' channel", PS_PORT_HP + " - 1")
 
 
 def check_free(port, host):

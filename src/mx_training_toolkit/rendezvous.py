@@ -11,6 +11,8 @@ stops it once every worker of the job is done; it never exits by itself.
 import os
 import sys
 
+from .names import HOROVOD_BIND_ENV, HOROVOD_HOSTS_ENV, HOROVOD_PORT_ENV
+
 
 def serve(hosts_spec, bind, port):
     """Serve the rendezvous for ``hosts_spec`` ("host:slots,...") on ``bind``:``port`` until killed."""
@@ -28,9 +30,9 @@ def serve(hosts_spec, bind, port):
 
 def main():
     try:
-        hosts_spec = os.environ["MX_TRAINING_HOROVOD_HOSTS"]
-        bind = os.environ["MX_TRAINING_HOROVOD_BIND"]
-        port = int(os.environ["MX_TRAINING_HOROVOD_PORT"])
+        hosts_spec = os.environ[HOROVOD_HOSTS_ENV]
+        bind = os.environ[HOROVOD_BIND_ENV]
+        port = int(os.environ[HOROVOD_PORT_ENV])
     except (KeyError, ValueError) as e:
         print("rendezvous: started without its settings ({}); the launcher starts it".format(e), file=sys.stderr)
         sys.exit(2)

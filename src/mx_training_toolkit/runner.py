@@ -15,7 +15,7 @@ before it cuts it). The file is written whole or not at all (a temporary file re
     python -m mx_training_toolkit.runner SCRIPT.py [ARGS...]
     python -m mx_training_toolkit.runner --module MODULE [ARGS...]
 
-(The launcher starts it through ``code.runner_bootstrap``, which calls ``main()``.)
+(The launcher starts it through ``user_code.runner_bootstrap``, which calls ``main()``.)
 """
 
 import os
@@ -147,7 +147,7 @@ def print_user_traceback(error):
     import traceback
 
     tb = error.__traceback__
-    # "<string>": the ``python -c`` code that started this runner (``code.runner_bootstrap``).
+    # "<string>": the ``python -c`` code that started this runner (``user_code.runner_bootstrap``).
     ours = (os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>", "<string>")
     while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename, ours):
         tb = tb.tb_next

@@ -6,22 +6,10 @@ user's back. Unset or empty means the default.
 """
 
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from typing import Mapping, NamedTuple, Optional
 
-from . import config, network
+from . import config, names, network
 from .errors import ConfigError
-
-BASE_DIR_ENV = config.BASE_DIR_ENV  # SAGEMAKER_BASE_DIR
-HOST_ADDRESSES_ENV = network.HOST_ADDRESSES_ENV  # MX_TRAINING_HOST_ADDRESSES
-STOP_GRACE_ENV = "MX_TRAINING_STOP_GRACE_SECONDS"
-FAILURE_GRACE_ENV = "MX_TRAINING_FAILURE_GRACE_SECONDS"
-HOST_WAIT_ENV = "MX_TRAINING_HOST_WAIT_SECONDS"
-LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
-# S3 endpoints for s3:// code, strongest first (see s3_endpoint).
-S3_ENDPOINT_ENV = "S3_ENDPOINT_URL"
-AWS_S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"  # what the SageMaker Python SDK's local mode sets
-AWS_ENDPOINT_ENV = "AWS_ENDPOINT_URL"
-AWS_IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -49,33 +37,56 @@ class Settings(NamedTuple):
     host_wait: float = DEFAULT_HOST_WAIT  # for host names to resolve and the hosts' launchers to connect
     linger: float = DEFAULT_LINGER  # for the scheduler and servers to exit once every worker is done; then stopped
     address_map: Mapping[str, str] = MappingProxyType({})  # host name -> address, used instead of DNS
+    s3_timeout: Optional[float] = None  # each S3 request's connect and read timeout; None: download's defaults
+    s3_endpoint: Optional[str] = None  # for s3:// code; None: AWS's own endpoint for the region
+    channel_secret: Optional[str] = None  # the key of the launchers' channel; None: derived from the job
+
+    def __repr__(self):  # never the secret, should a record be printed
+        shown = self._replace(channel_secret=None if self.channel_secret is None else "****")
+        return "Settings({})".format(", ".join("{}={!r}".format(k, v) for k, v in zip(self._fields, shown)))
 
 
-# (field, variable, default, largest value accepted): every duration. A week of waiting for hosts
-# covers any real cluster start; a day for the others is already far past any useful grace period,
-# and a finite bound keeps deadlines and timers finite.
+class Duration(NamedTuple):
+    """A setting that is a number of seconds: its field, its variable, its default (unset or empty),
+    the largest value accepted, and whether 0 is refused (a timeout of 0 would fail every request)."""
+
+    field: str
+    variable: str
+    default: Optional[float]
+    maximum: float
+    above_zero: bool = False
+
+
+# Every duration. A week of waiting for hosts covers any real cluster start; a day for the others
+# is already far past any useful grace period or timeout, and a finite bound keeps deadlines and
+# timers finite.
 DURATIONS = (
-    ("stop_grace", STOP_GRACE_ENV, DEFAULT_STOP_GRACE, DAY),
-    ("failure_grace", FAILURE_GRACE_ENV, DEFAULT_FAILURE_GRACE, DAY),
-    ("host_wait", HOST_WAIT_ENV, DEFAULT_HOST_WAIT, WEEK),
-    ("linger", LINGER_ENV, DEFAULT_LINGER, DAY),
+    Duration("stop_grace", names.STOP_GRACE_ENV, DEFAULT_STOP_GRACE, DAY),
+    Duration("failure_grace", names.FAILURE_GRACE_ENV, DEFAULT_FAILURE_GRACE, DAY),
+    Duration("host_wait", names.HOST_WAIT_ENV, DEFAULT_HOST_WAIT, WEEK),
+    Duration("linger", names.LINGER_ENV, DEFAULT_LINGER, DAY),
+    Duration("s3_timeout", names.S3_TIMEOUT_ENV, None, DAY, above_zero=True),
 )
 
 
-def seconds(environ, name, default, maximum):
-    """The number of seconds variable ``name`` gives: ``default`` when it is unset or empty.
+def seconds(environ, duration):
+    """The number of seconds ``duration``'s variable gives: its default when it is unset or empty.
 
-    Raises ``ConfigError`` for anything but a number between 0 and ``maximum`` (so no inf or nan)."""
+    Raises ``ConfigError`` for anything but a number from 0 (above 0 for ``above_zero``) to the
+    duration's maximum (so no inf or nan)."""
+    name, maximum = duration.variable, duration.maximum
     text = environ.get(name, "").strip()
     if not text:
-        return default
+        return duration.default
     try:
         value = float(text)
     except ValueError:
         value = None
-    if value is None or not 0 <= value <= maximum:  # nan compares false both ways: refused too
+    # nan compares false both ways: refused too
+    if value is None or not 0 <= value <= maximum or (duration.above_zero and value == 0):
         shown = text if len(text) <= 60 else text[:57] + "..."
-        raise ConfigError("{}={!r}: expected a number of seconds between 0 and {:g}".format(name, shown, maximum))
+        expected = "above 0 and at most {:g}" if duration.above_zero else "between 0 and {:g}"
+        raise ConfigError("{}={!r}: expected a number of seconds {}".format(name, shown, expected.format(maximum)))
     return value + 0.0  # -0 becomes 0
 
 
@@ -83,12 +94,20 @@ def from_environ(environ):
     """Read every setting from ``environ`` (a mapping like ``os.environ``) -> ``Settings``.
 
     Raises ``ConfigError`` naming the first unusable variable."""
-    durations = {field: seconds(environ, name, default, maximum) for field, name, default, maximum in DURATIONS}
+    durations = {d.field: seconds(environ, d) for d in DURATIONS}
     return Settings(
         base_dir=config.base_dir_from(environ),
-        address_map=MappingProxyType(network.parse_address_map(environ.get(HOST_ADDRESSES_ENV, ""))),
+        address_map=MappingProxyType(network.parse_address_map(environ.get(names.HOST_ADDRESSES_ENV, ""))),
+        s3_endpoint=s3_endpoint(environ),
+        channel_secret=channel_secret(environ),
         **durations,
     )
+
+
+def channel_secret(environ):
+    """``MX_TRAINING_CHANNEL_SECRET``, or None when it is unset or empty (the job's secret is then
+    derived from its hyperparameters: ``messages.job_secret``). Any text is a usable key."""
+    return environ.get(names.CHANNEL_SECRET_ENV) or None
 
 
 def s3_endpoint(environ):
@@ -99,12 +118,12 @@ def s3_endpoint(environ):
     botocore gives them, unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is ``true``. Empty means unset.
     Read here rather than left to botocore so that the rule holds with any botocore version and an
     error can name the endpoint it tried."""
-    ours = environ.get(S3_ENDPOINT_ENV, "").strip()
+    ours = environ.get(names.S3_ENDPOINT_ENV, "").strip()
     if ours:
         return ours
-    if environ.get(AWS_IGNORE_ENDPOINTS_ENV, "").strip().lower() == "true":
+    if environ.get(names.AWS_IGNORE_ENDPOINTS_ENV, "").strip().lower() == "true":
         return None
-    for name in (AWS_S3_ENDPOINT_ENV, AWS_ENDPOINT_ENV):
+    for name in (names.AWS_S3_ENDPOINT_ENV, names.AWS_ENDPOINT_ENV):
         value = environ.get(name, "").strip()
         if value:
             return value

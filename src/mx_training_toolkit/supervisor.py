@@ -3,10 +3,11 @@
 Each child runs in a new session (its own process group) and dies with the launcher if the
 launcher itself is SIGKILLed (``PR_SET_PDEATHSIG``). Output threads copy its output in chunks as
 it comes (``output``: never blocking the child on a full pipe) and keep the last lines of its
-stderr. A waiter thread per child posts its exit to one event queue (a ``queue.SimpleQueue``,
+stderr. A waiter thread per child posts its exit to the job's ``Mailbox`` (a ``queue.SimpleQueue``,
 whose ``put`` is safe in a signal handler); the decisions are ``jobstate``'s. Orphans
-re-parented to the launcher (it is a subreaper) are reaped as they exit, and stopped with the rest
-at the end.
+re-parented to the launcher (it is a subreaper) are reaped as they exit (``os.waitid``, no walk of
+the process tree), and stopped with the rest at the end: the one walk of the process tree, with
+psutil, finds the descendants that left our process groups.
 """
 
 import os
@@ -140,20 +141,14 @@ def _die_with_parent_hook():
     return hook
 
 
-def _children_of(pid):
-    """Direct children of ``pid`` from /proc (orphans re-parented to us included)."""
-    found = []
+def _first_exited_child():
+    """The pid of a child of ours (a process we started, or an orphan re-parented to us) that has
+    exited and is not reaped yet, without reaping it; None when there is none."""
     try:
-        tasks = os.listdir("/proc/{}/task".format(pid))
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open("/proc/{}/task/{}/children".format(pid, tid)) as f:
-                found.extend(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return found
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    return None if info is None else info.si_pid
 
 
 def _has_children():
@@ -165,21 +160,43 @@ def _has_children():
         return False
 
 
-class Supervisor:
-    """Runs the processes of one host and stops them all, with one grace period. This is the
-    process starter ``jobstate.run`` drives: ``start``, ``next_event``, ``kill``."""
+class Mailbox:
+    """The job's one event queue, and the request to hurry a stop. Made before anything else, so
+    that signal handlers (and the launchers' channel) can post to it before the ``Supervisor``
+    exists: the supervisor is built once the host it runs on is known."""
 
-    def __init__(self, host="", grace=10.0, stdout=None, stderr=None, watcher=None):
-        self.host = host
-        self.watcher = watcher  # told every child's session (``watcher``): they die with us even by SIGKILL
-        self.grace = grace
+    def __init__(self):
         self.events = queue.SimpleQueue()
+        self.hurried = False
+
+    def post(self, event):
+        """For other threads and signal handlers: put an event in the loop's queue."""
+        self.events.put(event)
+
+    def hurry(self):
+        """For a signal handler: end a stop under way (or the next one) at once, SIGKILL for all."""
+        self.hurried = True
+
+
+class Supervisor:
+    """Runs the processes of host ``host`` and stops them all, with one grace period (``grace``
+    seconds, unless a stop names another). This is the process starter ``jobstate.run`` drives:
+    ``start``, ``next_event``, ``kill``. Its events come through ``mailbox`` (a new one when None)."""
+
+    def __init__(self, host, grace, mailbox=None, stdout=None, stderr=None, watcher=None):
+        self.host = host
+        self.grace = grace
+        self.mailbox = mailbox or Mailbox()
+        self.watcher = watcher  # told every child's session (``watcher``): they die with us even by SIGKILL
         self.children = []
         self._scratch = None
         self._stdout = _Output(stdout or sys.stdout.buffer)
         self._stderr = _Output(stderr or sys.stderr.buffer)
         self._preexec = None
-        self.hurried = False
+
+    @property
+    def hurried(self):
+        return self.mailbox.hurried
 
     def start(self, spec):
         """Start ``spec`` in its own session, output piped to our reader threads -> ``Child``."""
@@ -201,13 +218,13 @@ class Supervisor:
             raise role.cannot_start(message, status) from e
         if self.watcher is not None:
             self.watcher.add(popen.pid)  # its session's id
-        child = Child(spec, popen, self.events, self._stdout, self._stderr)
+        child = Child(spec, popen, self.mailbox.events, self._stdout, self._stderr)
         self.children.append(child)
         return child
 
     def post(self, event):
-        """For other threads and signal handlers: put an event in the loop's queue."""
-        self.events.put(event)
+        """``Mailbox.post`` of this supervisor's mailbox."""
+        self.mailbox.post(event)
 
     def next_event(self, timeout=None):
         """The next event for the job's loop (exits with this host's name in their results), or
@@ -216,9 +233,9 @@ class Supervisor:
         while True:
             try:
                 if deadline is None:
-                    event = self.events.get()
+                    event = self.mailbox.events.get()
                 else:
-                    event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    event = self.mailbox.events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return None
             if event.kind == CHILD:
@@ -258,23 +275,23 @@ class Supervisor:
         return (result._replace(host=self.host) if result else None), child.killed
 
     def reap_orphans(self):
-        """Collect orphans that have exited (never waits for one that has not, never touches ours)."""
-        ours = {c.popen.pid for c in self.children}
-        for pid in _children_of(os.getpid()):
-            if pid not in ours:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+        """Collect orphans that have exited. Never waits for one that has not, and never touches a
+        process we started: its waiter thread reaps it (reaped here, its status would be lost).
+        When the first exited child is such a one, the rest wait for the next call (a SIGCHLD, the
+        stop's loop): ours are reaped within moments of their exit."""
+        while True:
+            pid = _first_exited_child()
+            if pid is None or any(c.popen.pid == pid and c.popen.returncode is None for c in self.children):
+                return
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
     def send(self, signum):
         """For a signal handler: send ``signum`` to every group now."""
         for c in self.children:
             _signal_group(c.pgid, signum)
-
-    def hurry(self):
-        """For a signal handler: end a stop under way (or the next one) at once, SIGKILL for all."""
-        self.hurried = True
 
     def stop(self, signum=signal.SIGTERM, grace=None, first=(), linger=0.0, lingering=()):
         """Stop every group and every stray descendant with one deadline, ``grace`` seconds away

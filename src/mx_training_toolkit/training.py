@@ -3,13 +3,14 @@
 import os
 import sys
 
-from . import code, config, environment, failure, jobstate, masking, network, outcome, plan, ports, roles
+from . import config, environment, failure, jobstate, masking, names, network, outcome, plan, ports, roles
 from . import settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, block_stop_signals
-from .supervisor import Supervisor, become_subreaper
+from .supervisor import Mailbox, Supervisor, become_subreaper
+from .user_code import describe, install_commands, make_executable, put_in_place
 from .watcher import start as start_watcher
 
 log = get_logger("mx_training_toolkit")
@@ -41,16 +42,14 @@ def main(argv=None):
     _occupy_closed_streams()
     environ = dict(os.environ)
     watcher = start_watcher()  # before any thread, and before this process becomes a subreaper
-    supervisor = Supervisor(watcher=watcher)
-    signals = StopSignals(supervisor.post, supervisor.hurry)  # a second SIGINT: SIGKILL the job now
+    mailbox = Mailbox()
+    signals = StopSignals(mailbox.post, mailbox.hurry)  # a second SIGINT: SIGKILL the job now
     signals.install()
     become_subreaper()
-    job = _Job(environ, supervisor, signals, args)
+    job = _Job(environ, mailbox, watcher, signals, args)
     ending = job.run()
-    supervisor.stop(**job.stop_plan()._asdict())  # a signal now is recorded, never raised
-    supervisor.remove_scratch()
-    worker, killed = supervisor.final_result(roles.WORKER)
-    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=supervisor.hurried,
+    worker, killed = job.stop()  # a signal now is recorded, never raised
+    ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=mailbox.hurried,
                              user_failure_file=failure.user_wrote_failure(job.paths))
     result = outcome.decide(job.facts, ending)
     if result.ok:
@@ -66,10 +65,12 @@ def main(argv=None):
 class _Job:
     """One launch: the steps of the job, each one's failure turned into an ``Ending``."""
 
-    def __init__(self, environ, supervisor, signals, args=()):
+    def __init__(self, environ, mailbox, watcher, signals, args=()):
         self.environ = environ
         self.args = args
-        self.supervisor = supervisor
+        self.mailbox = mailbox
+        self.watcher = watcher
+        self.supervisor = None  # built once this host's name is known (``configure``)
         self.signals = signals
         self.paths = config.Paths(config.base_dir_from(environ))
         self.facts = Facts()
@@ -117,6 +118,15 @@ class _Job:
             if self.channel is not None:
                 self.channel.close()
 
+    def stop(self):
+        """Stop what is left of the job -> (the worker's ``JobResult`` or None, whether it was killed).
+        Before ``configure`` built the supervisor, nothing was started: nothing to stop."""
+        if self.supervisor is None:
+            return None, False
+        self.supervisor.stop(**self.stop_plan()._asdict())
+        self.supervisor.remove_scratch()
+        return self.supervisor.final_result(roles.WORKER)
+
     def stop_plan(self):
         """How to stop what is left of the job -> ``jobstate.Stop``."""
         graces = self.settings.stop_grace, self.settings.failure_grace
@@ -137,7 +147,8 @@ class _Job:
                                   "a training job's".format(path, e.strerror or e, cfg.paths.base)) from e
         env = environment.build(cfg, self.environ)
         self.facts = Facts(cfg.current_host, len(cfg.hosts) > 1, cfg.user_entry_point, settings.stop_grace)
-        self.supervisor.host = cfg.current_host
+        # Its grace is the one for what is left of a job that ended; a stop signal's plan gives its own.
+        self.supervisor = Supervisor(cfg.current_host, settings.failure_grace, self.mailbox, watcher=self.watcher)
         log.info("environment: %s", env.log_summary())
         if enabled(DEBUG):
             log.debug("environment (all of it): %s", env.log_details())
@@ -156,18 +167,18 @@ class _Job:
         from . import channel, messages  # only multi-host jobs need sockets
 
         first = cfg.hosts[0]
-        secret = messages.job_secret(cfg.hyperparameters, self.environ)
+        secret = messages.job_secret(cfg.hyperparameters, settings.channel_secret)
         # From the files alone (the sagemaker_job_name hyperparameter, not TRAINING_JOB_NAME): every
         # host derives the same, even a container started by hand without the platform's variables.
         identity = messages.job_identity(cfg.job_name, cfg.hosts, cfg.ps_port)
         if cfg.current_host == first:
             bind = addresses[first] if settings.address_map else ""
             self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, hosts.channel_port,
-                                               self.supervisor.post, settings.host_wait, secret, identity,
+                                               self.mailbox.post, settings.host_wait, secret, identity,
                                                hosts.ranks_per_host)
         else:
             self.channel = channel.Member(cfg.current_host, first, addresses[first], hosts.channel_port.number,
-                                          self.supervisor.post, settings.host_wait, secret, identity,
+                                          self.mailbox.post, settings.host_wait, secret, identity,
                                           addresses[cfg.current_host])
         # The channel is open: a host whose count differs ends the job everywhere.
         hosts.check(cfg, getattr(self.channel, "first_ranks_per_host", None))
@@ -176,18 +187,18 @@ class _Job:
     def prepare_code(self, env):
         """Put the code in place and decide how it runs -> ``UserCode``."""
         cfg = env.config
-        code.put_in_place(cfg, self.environ)
-        user_code = code.describe(cfg, env.user_args())
+        put_in_place(cfg, self.settings)
+        user_code = describe(cfg, env.user_args())
         log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
         if user_code.kind == "executable":
-            code.make_executable(cfg)
+            make_executable(cfg)
         self.process_env = environment.with_pythonpath({**self.environ, **env.to_env_vars()},
                                                        self.environ.get("PYTHONPATH"))
         return user_code
 
     def install(self, policy, env, user_code):
         """pip, under the same loop as the job: a stop or another host's failure ends it."""
-        for argv in code.install_commands(user_code):
+        for argv in install_commands(user_code):
             log.info("pip: %s", " ".join(argv[1:]))
             spec = plan.ProcessSpec(roles.PIP, argv, self.process_env, env.config.paths.code_dir, "[pip] ")
             result = jobstate.run_helper(policy, self.supervisor, spec, self.channel)
@@ -223,15 +234,17 @@ class _Job:
         from . import channel, messages
 
         first = facts.hosts[0]
+        # From the environment again: the settings may be what failed.
+        secret = messages.job_secret(facts.hyperparameters, settings_mod.channel_secret(self.environ))
         try:
-            address_map = network.parse_address_map(self.environ.get(network.HOST_ADDRESSES_ENV, ""))
+            address_map = network.parse_address_map(self.environ.get(names.HOST_ADDRESSES_ENV, ""))
         except ConfigError:
             address_map = {}
         try:
             addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
             port = ports.channel_port(facts.ps_port).number
             member = channel.Member(facts.current_host, first, addresses[first], port, lambda _event: None, REPORT_WAIT,
-                                    messages.job_secret(facts.hyperparameters, self.environ),
+                                    secret,
                                     messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
                                     addresses[facts.current_host])
         except (ToolkitError, OSError) as e:

@@ -98,10 +98,10 @@ class Job:
     def write_config(self):
         """Write the config files: the hyperparameters as they are (``entry`` encoded them; tests
         also set raw values), the other two only once set (a file written by hand stays)."""
-        from mx_training_toolkit import config
+        from mx_training_toolkit import jobfiles
 
-        config.write_job(self.base, self.hyperparameters, self.resource_config, self.input_data_config,
-                         encode=False)
+        jobfiles.write_job(self.base, self.hyperparameters, self.resource_config, self.input_data_config,
+                           encode=False)
 
     def env(self, **extra):
         env = dict(os.environ)

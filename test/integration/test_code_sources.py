@@ -270,6 +270,20 @@ def test_s3_endpoint_that_never_answers_ends_the_download(job, silent_endpoint):
     assert staging_dirs(job) == []
 
 
+@pytest.mark.parametrize("value", ["0", "soon", "inf"])
+def test_an_unusable_s3_timeout_is_a_configuration_error(job, silent_endpoint, value):
+    # Until this version a bad value was logged and the defaults used; now it is refused at the
+    # start, like every launcher setting, before any download is tried.
+    stalled_s3_job(job)
+    result = job.run(timeout=60, S3_ENDPOINT_URL=silent_endpoint.url, MX_TRAINING_S3_TIMEOUT_SECONDS=value,
+                     **CREDENTIALS)
+    assert result.returncode == 2, result.stderr
+    assert result.failure_first_line == ("Configuration error: MX_TRAINING_S3_TIMEOUT_SECONDS={!r}: expected a "
+                                         "number of seconds above 0 and at most 86400".format(value))
+    assert silent_endpoint.connections == []
+    assert staging_dirs(job) == []
+
+
 def test_leftover_staging_directory_is_removed_by_the_next_run(job, tmp_path):
     leftover = job.path(".code-download-xyz")
     write_tree(leftover, {"code/train.py": "print('half-downloaded')\n", "code.tar.gz.3f9a1c": "partial"})

@@ -2,7 +2,7 @@
 
 import json
 
-from mx_training_toolkit.config import group_resource_config
+from mx_training_toolkit.jobfiles import group_resource_config
 
 GROUPS = {"train1": ["algo-1", "algo-2"], "train2": ["algo-3"]}
 

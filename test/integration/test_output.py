@@ -165,7 +165,7 @@ def test_a_parameter_server_role_gets_one_prefix_per_line_through_pauses_and_lar
             "sys.stdout.write(' up\\n' + ''.join('node %d\\n' % i for i in range(20000)) + 'end')\n"
             "sys.stderr.write('warning\\nlast')\n")
     stdout, stderr = io.BytesIO(), io.BytesIO()
-    supervisor = Supervisor(host="algo-1", stdout=stdout, stderr=stderr)
+    supervisor = Supervisor("algo-1", 10.0, stdout=stdout, stderr=stderr)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     child = supervisor.start(ProcessSpec("scheduler", (sys.executable, "-c", code), env, str(tmp_path),
                                          "[scheduler algo-1] "))
@@ -192,7 +192,7 @@ def test_roles_sharing_the_launchers_stdout_keep_their_lines_whole(tmp_path, mon
             "    os.write(1, line[:i % 40])  # a line in two writes: a read may end between them\n"
             "    os.write(1, line[i % 40:])\n")
     stdout = io.BytesIO()
-    supervisor = Supervisor(host="algo-1", stdout=stdout, stderr=io.BytesIO())
+    supervisor = Supervisor("algo-1", 10.0, stdout=stdout, stderr=io.BytesIO())
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     for role in ("scheduler", "server"):
         supervisor.start(ProcessSpec(role, (sys.executable, "-c", code, role), env, str(tmp_path),

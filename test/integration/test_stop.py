@@ -191,7 +191,7 @@ def test_the_supervisor_stops_the_workers_first_only_when_told(tmp_path, how, ex
     from mx_training_toolkit.supervisor import Supervisor
 
     role_file, worker_file = str(tmp_path / "server"), str(tmp_path / "worker")
-    supervisor = Supervisor(stdout=io.BytesIO(), stderr=io.BytesIO())
+    supervisor = Supervisor("algo-1", 20.0, stdout=io.BytesIO(), stderr=io.BytesIO())
     supervisor.start(ProcessSpec("server", (sys.executable, "-c", ROLE, role_file), dict(os.environ), str(tmp_path)))
     mode = "wait" if expect == "stopped" else "check"
     supervisor.start(ProcessSpec("worker", (sys.executable, "-c", WORKER_SCRIPT, role_file, worker_file, mode),

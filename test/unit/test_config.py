@@ -1,11 +1,11 @@
-"""Reading, validating and writing the three config files (docs/contract.md sections 1 and 2)."""
+"""Reading and validating the three config files (docs/contract.md sections 1 and 2)."""
 
 import json
 import os
 
 import pytest
 
-from mx_training_toolkit import config
+from mx_training_toolkit import config, jobfiles, jsonfile
 from mx_training_toolkit.errors import ConfigError
 
 HPS = "hyperparameters.json"
@@ -287,7 +287,7 @@ def test_unreadable_config_is_a_config_error(tmp_path):
 
 
 def test_nesting_up_to_the_limit_is_accepted(tmp_path):
-    deep = "[" * config.MAX_DEPTH + "]" * config.MAX_DEPTH
+    deep = "[" * jsonfile.MAX_DEPTH + "]" * jsonfile.MAX_DEPTH
     cfg = load(tmp_path, {HPS: {**PROGRAM, "deep": deep}})
     assert json.dumps(cfg.hyperparameters["deep"], separators=(",", ":")) == deep
 
@@ -390,66 +390,6 @@ def test_paths(attr, parts):
     assert getattr(config.Paths("/opt/ml"), attr) == os.path.join("/opt/ml", *parts)
 
 
-# ---- write_job --------------------------------------------------------------------------------
-
-
-def test_write_job_then_load_round_trip(tmp_path):
-    base = str(tmp_path / "ml")
-    os.makedirs(os.path.join(base, "input", "data", "train"))
-    hps = {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True, "_ps_port": 9000,
-           "epochs": 10, "lr": 0.5, "optimizer": "sgd", "layers": [64, 32], "d": {"k": "v"}, "flag": False,
-           "ten": "10"}
-    resource = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "lo"}
-    data = {"train": {"TrainingInputMode": "File"}}
-    paths = config.write_job(base, hps, resource, data)
-    assert paths == config.Paths(base)
-    cfg = config.load(base, {})
-    assert dict(cfg.hyperparameters) == hps
-    assert cfg.user_hyperparameters == {"epochs": 10, "lr": 0.5, "optimizer": "sgd", "layers": [64, 32],
-                                        "d": {"k": "v"}, "flag": False, "ten": "10"}
-    assert (cfg.current_host, cfg.hosts, cfg.network_interface_name) == ("algo-2", ("algo-1", "algo-2"), "lo")
-    assert cfg.parameter_server_enabled and cfg.ps_port == 9000
-    assert cfg.channels == ("train",) and cfg.input_data_config == data and cfg.resource_config == resource
-
-
-def test_write_job_encodes_values_like_the_sdk(tmp_path):
-    paths = config.write_job(tmp_path / "ml", {"sagemaker_program": "train.py", "epochs": 10, "ten": "10"})
-    with open(paths.hyperparameters_file) as f:
-        assert json.load(f) == {"sagemaker_program": '"train.py"', "epochs": "10", "ten": '"10"'}
-    assert isinstance(paths.base, str)
-
-
-def test_write_job_without_encoding_writes_values_as_given(tmp_path):
-    raw = {"sagemaker_program": "raw.py", "_ps_port": 9000, "epochs": "10"}
-    paths = config.write_job(str(tmp_path / "ml"), raw, encode=False)
-    with open(paths.hyperparameters_file) as f:
-        assert json.load(f) == raw
-    cfg = config.load(paths.base, {})
-    assert (cfg.user_entry_point, cfg.ps_port, cfg.user_hyperparameters) == ("raw.py", 9000, {"epochs": 10})
-
-
-def test_write_job_leaves_out_what_is_none(tmp_path):
-    paths = config.write_job(str(tmp_path / "ml"))
-    with open(paths.hyperparameters_file) as f:
-        assert json.load(f) == {}
-    assert sorted(os.listdir(paths.input_config_dir)) == [HPS]
-    with open(paths.resource_config_file, "w") as f:  # written by hand (a test's broken file): kept
-        f.write("{")
-    config.write_job(paths.base, {"sagemaker_program": "t.py"})
-    with open(paths.resource_config_file) as f:
-        assert f.read() == "{"
-    config.write_job(paths.base, {"sagemaker_program": "t.py"}, resource_config={}, input_data_config={})
-    assert sorted(os.listdir(paths.input_config_dir)) == [HPS, DATA, RES]
-    assert config.load(paths.base, {}).hosts == ("algo-1",)
-
-
-def test_write_job_writes_what_it_is_given_without_validating(tmp_path):
-    paths = config.write_job(str(tmp_path / "ml"), {"sagemaker_program": "t.py"},
-                             resource_config={"current_host": "algo-3", "hosts": "algo-1"})
-    with pytest.raises(ConfigError, match="resourceconfig.json: field 'hosts'"):
-        config.load(paths.base, {})
-
-
 # ---- instance groups (heterogeneous clusters) -------------------------------------------------
 
 GROUPS = {"train1": ["algo-1", "algo-2"], "data": ["algo-3"]}
@@ -457,15 +397,15 @@ GROUPS = {"train1": ["algo-1", "algo-2"], "data": ["algo-3"]}
 
 @pytest.mark.parametrize("host, group", [("algo-1", "train1"), ("algo-2", "train1"), ("algo-3", "data")])
 def test_the_platforms_resource_config_of_a_heterogeneous_cluster(tmp_path, host, group):
-    resource = config.group_resource_config(host, GROUPS, network_interface_name="lo")
+    resource = jobfiles.group_resource_config(host, GROUPS, network_interface_name="lo")
     assert resource == {
         "current_host": host, "current_instance_type": "local", "current_group_name": group,
         "hosts": ["algo-1", "algo-2", "algo-3"],
         "instance_groups": [{"instance_group_name": "train1", "instance_type": "local", "hosts": ["algo-1", "algo-2"]},
                             {"instance_group_name": "data", "instance_type": "local", "hosts": ["algo-3"]}],
         "network_interface_name": "lo"}
-    paths = config.write_job(tmp_path / host, {"sagemaker_program": "t.py",
-                                              "sagemaker_distribution_instance_groups": ["train1"]}, resource)
+    paths = jobfiles.write_job(tmp_path / host, {"sagemaker_program": "t.py",
+                                                "sagemaker_distribution_instance_groups": ["train1"]}, resource)
     cfg = config.load(paths.base, {})
     assert cfg.current_instance_group == group
     assert cfg.instance_groups == (config.InstanceGroup("train1", "local", ("algo-1", "algo-2")),

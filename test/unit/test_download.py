@@ -11,26 +11,19 @@ import time
 import pytest
 
 from fake_s3 import CREDENTIALS, SilentEndpoint
-from mx_training_toolkit import code, download
+from mx_training_toolkit import download, names, settings, user_code
 from mx_training_toolkit.errors import CodeDownloadError, Terminated
 
 # ---- S3 timeouts ------------------------------------------------------------------------------
 
 
 def test_default_timeouts():
-    assert download.s3_timeouts({}) == (download.S3_CONNECT_TIMEOUT, download.S3_READ_TIMEOUT)
+    assert download.s3_timeouts(None) == (download.S3_CONNECT_TIMEOUT, download.S3_READ_TIMEOUT) == (10.0, 30.0)
 
 
-def test_timeouts_from_the_environment():
-    assert download.s3_timeouts({download.S3_TIMEOUT_ENV: "2.5"}) == (2.5, 2.5)
-
-
-@pytest.mark.parametrize("raw", ["soon", "0", "-1", "nan", "inf"])
-def test_bad_timeouts_from_the_environment_fall_back_to_the_defaults(capsys, raw):
-    assert download.s3_timeouts({download.S3_TIMEOUT_ENV: raw}) == (download.S3_CONNECT_TIMEOUT,
-                                                                    download.S3_READ_TIMEOUT)
-    assert "{}={!r} is not a positive number of seconds".format(download.S3_TIMEOUT_ENV, raw) \
-        in capsys.readouterr().err
+def test_the_timeout_setting_is_both_timeouts():
+    # A bad MX_TRAINING_S3_TIMEOUT_SECONDS never gets here: it is a configuration error (test_settings).
+    assert download.s3_timeouts(settings.from_environ({names.S3_TIMEOUT_ENV: "2.5"}).s3_timeout) == (2.5, 2.5)
 
 
 # ---- run_interruptibly ------------------------------------------------------------------------
@@ -134,10 +127,10 @@ def silent_server():
 
 def test_an_endpoint_that_never_answers_ends_the_download(tmp_path, aws_env, silent_server):
     url = "s3://training-code/jobs/j-1/sourcedir.tar.gz"
-    environ = {download.S3_ENDPOINT_ENV: silent_server.url, download.S3_TIMEOUT_ENV: "0.3"}
+    environ = {names.S3_ENDPOINT_ENV: silent_server.url, names.S3_TIMEOUT_ENV: "0.3"}
     began = time.monotonic()
     with pytest.raises(CodeDownloadError) as caught:
-        download.fetch(url, str(tmp_path / "staging"), environ, "us-east-1")
+        download.fetch(url, str(tmp_path / "staging"), settings.from_environ(environ), "us-east-1")
     elapsed = time.monotonic() - began
     assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
                                  "3 attempts)".format(url, silent_server.url))
@@ -152,8 +145,8 @@ def test_the_aws_endpoint_variables_name_the_endpoint_too(tmp_path, aws_env, sil
     # error names it as it names S3_ENDPOINT_URL's.
     url = "s3://training-code/jobs/j-1/sourcedir.tar.gz"
     with pytest.raises(CodeDownloadError) as caught:
-        download.fetch(url, str(tmp_path / "staging"), {variable: silent_server.url, download.S3_TIMEOUT_ENV: "0.3"},
-                       "us-east-1")
+        download.fetch(url, str(tmp_path / "staging"),
+                       settings.from_environ({variable: silent_server.url, names.S3_TIMEOUT_ENV: "0.3"}), "us-east-1")
     assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
                                  "3 attempts)".format(url, silent_server.url))
     assert len(silent_server.connections) == download.S3_ATTEMPTS
@@ -164,10 +157,10 @@ def test_s3_endpoint_url_wins_over_the_one_sdk_local_mode_sets(tmp_path, aws_env
     with socket.socket() as unused:  # a port nothing listens on: a download sent there fails at once
         unused.bind(("127.0.0.1", 0))
         elsewhere = "http://127.0.0.1:{}".format(unused.getsockname()[1])
-    environ = {download.S3_ENDPOINT_ENV: silent_server.url, "AWS_ENDPOINT_URL_S3": elsewhere,
-               download.S3_TIMEOUT_ENV: "0.3"}
+    environ = {names.S3_ENDPOINT_ENV: silent_server.url, "AWS_ENDPOINT_URL_S3": elsewhere,
+               names.S3_TIMEOUT_ENV: "0.3"}
     with pytest.raises(CodeDownloadError) as caught:
-        download.fetch(url, str(tmp_path / "staging"), environ, "us-east-1")
+        download.fetch(url, str(tmp_path / "staging"), settings.from_environ(environ), "us-east-1")
     assert "the S3 endpoint {} did not answer".format(silent_server.url) in str(caught.value)
     assert len(silent_server.connections) == download.S3_ATTEMPTS
 
@@ -190,8 +183,7 @@ def test_an_endpoint_that_never_accepts_ends_the_download(tmp_path, aws_env):
             assert select.select([], fillers[:1], [], 10)[1], "the first filler never connected"
             url = "s3://training-code/sourcedir.tar.gz"
             with pytest.raises(CodeDownloadError) as caught:
-                download.fetch(url, str(tmp_path / "staging"), {download.S3_ENDPOINT_ENV: endpoint,
-                                                                  download.S3_TIMEOUT_ENV: "0.3"})
+                download.fetch(url, str(tmp_path / "staging"), settings.Settings(s3_endpoint=endpoint, s3_timeout=0.3))
         finally:
             for filler in fillers:
                 filler.close()
@@ -254,8 +246,7 @@ def test_an_object_whose_body_stalls_ends_the_download(tmp_path, aws_env):
     try:
         url = "s3://training-code/sourcedir.tar.gz"
         with pytest.raises(CodeDownloadError) as caught:
-            download.fetch(url, str(tmp_path / "staging"), {download.S3_ENDPOINT_ENV: server.url,
-                                                              download.S3_TIMEOUT_ENV: "0.3"})
+            download.fetch(url, str(tmp_path / "staging"), settings.Settings(s3_endpoint=server.url, s3_timeout=0.3))
     finally:
         server.close()
     assert str(caught.value) == ("cannot download {}: the S3 endpoint {} did not answer (no reply within 0.3 s, "
@@ -265,10 +256,6 @@ def test_an_object_whose_body_stalls_ends_the_download(tmp_path, aws_env):
 
 
 # ---- staging directories ----------------------------------------------------------------------
-
-
-def test_the_staging_prefix_is_the_same_in_both_modules():
-    assert code.DOWNLOAD_STAGING_PREFIX == download.STAGING_PREFIX
 
 
 def _base_with_leftovers(tmp_path):
@@ -289,7 +276,7 @@ def _base_with_leftovers(tmp_path):
 
 def test_leftover_staging_directories_are_removed_one_log_line_each(tmp_path, capsys):
     base, code_dir = _base_with_leftovers(tmp_path)
-    removed = code.remove_download_leftovers(str(code_dir))
+    removed = user_code.remove_download_leftovers(str(code_dir))
     assert removed == [str(base / ".code-download-a1b2c3"), str(base / ".code-download-xyz")]
     assert sorted(os.listdir(str(base))) == [".code-download-file", ".code-download-link", "code", "model"]
     assert os.listdir(str(tmp_path / "elsewhere")) == []  # the link's target is untouched
@@ -303,9 +290,9 @@ def test_leftover_staging_directories_are_removed_one_log_line_each(tmp_path, ca
 
 def test_nothing_to_remove(tmp_path, capsys):
     code_dir = tmp_path / "ml" / "code"
-    assert code.remove_download_leftovers(str(code_dir)) == []  # no base directory at all
+    assert user_code.remove_download_leftovers(str(code_dir)) == []  # no base directory at all
     code_dir.mkdir(parents=True)
-    assert code.remove_download_leftovers(str(code_dir)) == []
+    assert user_code.remove_download_leftovers(str(code_dir)) == []
     assert capsys.readouterr().err == ""
 
 
@@ -315,7 +302,7 @@ def test_a_leftover_that_cannot_be_removed_is_a_warning(tmp_path, capsys):
     stuck = base / ".code-download-xyz" / "code"
     stuck.chmod(0o555)
     try:
-        removed = code.remove_download_leftovers(str(code_dir))
+        removed = user_code.remove_download_leftovers(str(code_dir))
     finally:
         stuck.chmod(0o755)
     assert removed == [str(base / ".code-download-a1b2c3")]
@@ -329,8 +316,8 @@ def test_a_download_leaves_no_staging_directory(tmp_path):
     source.mkdir()
     (source / "train.py").write_text("print(1)\n")
     base = tmp_path / "ml"
-    download.download(str(source), str(base / "code"), {})
+    download.download(str(source), str(base / "code"), settings.Settings())
     assert os.listdir(str(base)) == ["code"]
     with pytest.raises(CodeDownloadError):
-        download.download(str(tmp_path / "missing"), str(base / "code"), {})
+        download.download(str(tmp_path / "missing"), str(base / "code"), settings.Settings())
     assert os.listdir(str(base)) == ["code"]

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mx_training_toolkit import config, environment, log
+from mx_training_toolkit import config, environment, jobfiles, log
 from mx_training_toolkit.errors import ConfigError
 
 
@@ -43,7 +43,7 @@ def _config(tmp_path, hps, resource=None):
     """A job with the channel ``train``; ``hps`` as the files hold them (already JSON-encoded)."""
     base = tmp_path / "ml"
     (base / "input" / "data" / "train").mkdir(parents=True)
-    paths = config.write_job(base, hps, resource, {"train": {}}, encode=False)
+    paths = jobfiles.write_job(base, hps, resource, {"train": {}}, encode=False)
     return config.load(paths.base, {})
 
 

@@ -80,27 +80,27 @@ def test_a_failure_is_masked_before_its_tail_is_windowed_and_sent(tmp_path):
 
 
 def test_the_proof_binds_the_nonce_the_host_and_the_job():
-    secret = job_secret({"epochs": 3, "sagemaker_job_name": "j"}, {})
+    secret = job_secret({"epochs": 3, "sagemaker_job_name": "j"})
     identity = job_identity("j", ["algo-1", "algo-2"], 8000)
     given = proof(secret, "n1", "algo-2", identity)
     assert given == proof(secret, "n1", "algo-2", identity)
     assert given != proof(secret, "n2", "algo-2", identity)
     assert given != proof(secret, "n1", "algo-3", identity)
     assert given != proof(secret, "n1", "algo-2", job_identity("j", ["algo-1", "algo-2"], 8001))
-    assert given != proof(job_secret({"epochs": 4, "sagemaker_job_name": "j"}, {}), "n1", "algo-2", identity)
+    assert given != proof(job_secret({"epochs": 4, "sagemaker_job_name": "j"}), "n1", "algo-2", identity)
 
 
-def test_the_secret_comes_from_the_environment_when_given():
-    assert job_secret({"a": 1}, {"MX_TRAINING_CHANNEL_SECRET": "s"}) == job_secret({"b": 2},
-                                                                                  {"MX_TRAINING_CHANNEL_SECRET": "s"})
-    assert job_secret({"a": 1}, {}) == job_secret(json.loads('{"a": 1}'), {"MX_TRAINING_CHANNEL_SECRET": ""})
+def test_the_secret_comes_from_the_setting_when_given():
+    # settings.channel_secret: MX_TRAINING_CHANNEL_SECRET, None when unset or empty
+    assert job_secret({"a": 1}, "s") == job_secret({"b": 2}, "s") != job_secret({"a": 1}, "t")
+    assert job_secret({"a": 1}) == job_secret(json.loads('{"a": 1}'), None) != job_secret({"a": 2})
 
 
 @pytest.mark.parametrize("given", ["\u00e9" * 64, "a" * 63 + "\udcff", "", "0" * 64, 5, None, ["x"]])
 def test_anything_but_the_proof_is_refused_without_raising(given):
     from mx_training_toolkit.messages import verify
 
-    secret = job_secret({"sagemaker_job_name": "j"}, {})
+    secret = job_secret({"sagemaker_job_name": "j"})
     identity = job_identity("j", ["algo-1", "algo-2"], 8000)
     assert verify(given, secret, "n1", "algo-2", identity) is False
     assert verify(proof(secret, "n1", "algo-2", identity), secret, "n1", "algo-2", identity) is True
@@ -109,7 +109,7 @@ def test_anything_but_the_proof_is_refused_without_raising(given):
 def test_the_first_hosts_welcome_cannot_stand_for_a_hello_or_the_other_way_round():
     from mx_training_toolkit.messages import verify
 
-    secret = job_secret({"sagemaker_job_name": "j"}, {})
+    secret = job_secret({"sagemaker_job_name": "j"})
     identity = job_identity("j", ["algo-1", "algo-2"], 8000)
     welcome = proof(secret, "n1", "algo-1", identity, "welcome")
     assert verify(welcome, secret, "n1", "algo-1", identity, "welcome")

@@ -1,7 +1,7 @@
 import pytest
 
-from mx_training_toolkit import config
-from mx_training_toolkit.code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
+from mx_training_toolkit import config, jobfiles
+from mx_training_toolkit.user_code import LEGACY_RUNNER, SCRIPT_RUNNER, UserCode, runner_bootstrap
 from mx_training_toolkit.errors import ConfigError
 from mx_training_toolkit.horovod import rank_env, horovod_options, horovod_slots
 from mx_training_toolkit.plan import LaunchPlan, ProcessSpec, Strategy, choose, plan_hosts, plan_job, ps_env
@@ -170,7 +170,7 @@ def test_horovod_wins_and_groups_left_out_run_alone():
 def test_ps_port_given_as_string_or_int(tmp_path):
     for value in (8123, "8123"):
         base = tmp_path / type(value).__name__
-        config.write_job(base, {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True,
+        jobfiles.write_job(base, {"sagemaker_program": "train.py", "sagemaker_parameter_server_enabled": True,
                                 "_ps_port": value}, {"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]})
         cfg = config.load(str(base), {})
         assert ps_env(cfg, ADDRESSES, "server")["DMLC_PS_ROOT_PORT"] == "8123"

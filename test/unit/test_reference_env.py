@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mx_training_toolkit import config, environment
+from mx_training_toolkit import config, environment, jobfiles
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "reference_env")
 
@@ -27,7 +27,7 @@ def _load(tmp_path, hyperparameters, resource_config, input_data_config, environ
     base = tmp_path / "ml"
     for channel in input_data_config:
         (base / "input" / "data" / channel).mkdir(parents=True)
-    paths = config.write_job(base, hyperparameters, resource_config, input_data_config)
+    paths = jobfiles.write_job(base, hyperparameters, resource_config, input_data_config)
     return config.load(paths.base, environ or {})
 
 

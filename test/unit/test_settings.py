@@ -2,20 +2,21 @@
 
 import pytest
 
-from mx_training_toolkit import settings
+from mx_training_toolkit import names, settings
 from mx_training_toolkit.errors import ConfigError
 
-GRACE, WAIT, LINGER = settings.STOP_GRACE_ENV, settings.HOST_WAIT_ENV, settings.LINGER_ENV
-FAILURE = settings.FAILURE_GRACE_ENV
-FIELDS = {GRACE: "stop_grace", FAILURE: "failure_grace", WAIT: "host_wait", LINGER: "linger"}
+GRACE, WAIT, LINGER = names.STOP_GRACE_ENV, names.HOST_WAIT_ENV, names.LINGER_ENV
+FAILURE, S3 = names.FAILURE_GRACE_ENV, names.S3_TIMEOUT_ENV
+FIELDS = {GRACE: "stop_grace", FAILURE: "failure_grace", WAIT: "host_wait", LINGER: "linger", S3: "s3_timeout"}
 
 
 def test_defaults_from_an_empty_environment():
     s = settings.from_environ({})
     assert s == settings.Settings()
-    assert s == ("/opt/ml", 105.0, 10.0, 300.0, 3.0, {})
+    assert s == ("/opt/ml", 105.0, 10.0, 300.0, 3.0, {}, None, None, None)
     assert (s.stop_grace, s.failure_grace, s.host_wait, s.linger) == (105.0, 10.0, 300.0, 3.0)
     assert s.base_dir == "/opt/ml" and s.address_map == {}
+    assert (s.s3_timeout, s.s3_endpoint, s.channel_secret) == (None, None, None)
 
 
 def test_the_stop_grace_leaves_the_launchers_time_within_the_platforms_window():
@@ -27,15 +28,18 @@ def test_the_stop_grace_leaves_the_launchers_time_within_the_platforms_window():
 
 def test_every_setting_from_the_environment():
     s = settings.from_environ({"SAGEMAKER_BASE_DIR": "/job", GRACE: "2.5", FAILURE: "1", WAIT: "600", LINGER: "0",
-                               "MX_TRAINING_HOST_ADDRESSES": '{"algo-1": "127.0.0.2"}'})
+                               "MX_TRAINING_HOST_ADDRESSES": '{"algo-1": "127.0.0.2"}', S3: "7.5",
+                               "S3_ENDPOINT_URL": "http://s3:9000", "MX_TRAINING_CHANNEL_SECRET": "shared"})
     assert s == settings.Settings(base_dir="/job", stop_grace=2.5, failure_grace=1.0, host_wait=600.0, linger=0.0,
-                                  address_map={"algo-1": "127.0.0.2"})
+                                  address_map={"algo-1": "127.0.0.2"}, s3_timeout=7.5, s3_endpoint="http://s3:9000",
+                                  channel_secret="shared")
 
 
 def test_the_variable_names():
-    assert (GRACE, FAILURE, WAIT, LINGER) == ("MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS",
-                                              "MX_TRAINING_HOST_WAIT_SECONDS", "MX_TRAINING_PS_LINGER_SECONDS")
-    assert [d[1] for d in settings.DURATIONS] == [GRACE, FAILURE, WAIT, LINGER]
+    assert (GRACE, FAILURE, WAIT, LINGER, S3) == (
+        "MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS", "MX_TRAINING_HOST_WAIT_SECONDS",
+        "MX_TRAINING_PS_LINGER_SECONDS", "MX_TRAINING_S3_TIMEOUT_SECONDS")
+    assert [d.variable for d in settings.DURATIONS] == [GRACE, FAILURE, WAIT, LINGER, S3]
 
 
 @pytest.mark.parametrize("name, text, expected", [
@@ -54,10 +58,13 @@ def test_the_variable_names():
     (LINGER, "0", 0.0),
     (WAIT, "604800", 604800.0),  # a week of waiting for hosts
     (WAIT, "1e5", 100000.0),
+    (S3, "", None),  # unset: the download's own defaults (10 s to connect, 30 s per reply)
+    (S3, "0.25", 0.25),
+    (S3, "86400", 86400.0),
 ])
 def test_accepted_values(name, text, expected):
     value = getattr(settings.from_environ({name: text}), FIELDS[name])
-    assert value == expected and isinstance(value, float)
+    assert value == expected and isinstance(value, (float, type(None)))
     assert str(value) != "-0.0"
 
 
@@ -91,6 +98,13 @@ REFUSED = [
     (LINGER, "-5", "MX_TRAINING_PS_LINGER_SECONDS='-5': expected a number of seconds between 0 and 86400"),
     (LINGER, "inf", None),
     (LINGER, "1e9", None),
+    (S3, "0", "MX_TRAINING_S3_TIMEOUT_SECONDS='0': expected a number of seconds above 0 and at most 86400"),
+    (S3, "-0", None),
+    (S3, "-1", None),
+    (S3, "soon", "MX_TRAINING_S3_TIMEOUT_SECONDS='soon': expected a number of seconds above 0 and at most 86400"),
+    (S3, "nan", None),
+    (S3, "inf", None),
+    (S3, "86401", None),
 ]
 
 
@@ -99,8 +113,8 @@ def test_refused_values_name_the_variable_the_value_and_the_range(name, text, me
     with pytest.raises(ConfigError) as info:
         settings.from_environ({name: text})
     first = str(info.value)
-    assert first.startswith("{}={!r}: expected a number of seconds between 0 and ".format(name, text))
-    assert first.endswith(WEEK if name == WAIT else DAY)
+    assert first.startswith("{}={!r}: expected a number of seconds ".format(name, text))
+    assert first.endswith({WAIT: WEEK, S3: "above 0 and at most 86400"}.get(name, DAY))
     if message is not None:
         assert first == message
     assert info.value.step == "configuration" and info.value.exit_code == 2
@@ -126,8 +140,8 @@ def test_settings_are_immutable():
         s.address_map["algo-1"] = "10.0.0.1"
 
 
-OURS, AWS_S3, AWS_ANY, IGNORE = (settings.S3_ENDPOINT_ENV, settings.AWS_S3_ENDPOINT_ENV, settings.AWS_ENDPOINT_ENV,
-                                 settings.AWS_IGNORE_ENDPOINTS_ENV)
+OURS, AWS_S3, AWS_ANY, IGNORE = (names.S3_ENDPOINT_ENV, names.AWS_S3_ENDPOINT_ENV, names.AWS_ENDPOINT_ENV,
+                                 names.AWS_IGNORE_ENDPOINTS_ENV)
 
 
 @pytest.mark.parametrize("environ, expected", [
@@ -146,8 +160,25 @@ OURS, AWS_S3, AWS_ANY, IGNORE = (settings.S3_ENDPOINT_ENV, settings.AWS_S3_ENDPO
 ])
 def test_the_s3_endpoint_and_its_precedence(environ, expected):
     assert settings.s3_endpoint(environ) == expected
+    assert settings.from_environ(environ).s3_endpoint == expected
 
 
 def test_the_s3_endpoint_variable_names():
     assert (OURS, AWS_S3, AWS_ANY, IGNORE) == ("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
                                                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, None),  # derived from the job's hyperparameters (messages.job_secret)
+    ({"MX_TRAINING_CHANNEL_SECRET": ""}, None),  # empty is unset
+    ({"MX_TRAINING_CHANNEL_SECRET": "s3cr3t"}, "s3cr3t"),
+    ({"MX_TRAINING_CHANNEL_SECRET": " spaces count "}, " spaces count "),  # a key, taken as it is
+])
+def test_the_channel_secret(environ, expected):
+    assert settings.from_environ(environ).channel_secret == expected
+
+
+def test_a_printed_record_never_shows_the_channel_secret():
+    s = settings.from_environ({"MX_TRAINING_CHANNEL_SECRET": "s3cr3t"})
+    assert "s3cr3t" not in repr(s) and "channel_secret='****'" in repr(s)
+    assert repr(settings.Settings()).startswith("Settings(base_dir='/opt/ml', stop_grace=105.0")

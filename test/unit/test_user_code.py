@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from mx_training_toolkit import archive as archive_mod, code, config, download
+from mx_training_toolkit import archive as archive_mod, config, download, settings, user_code
 from mx_training_toolkit.errors import CodeDownloadError, ConfigError
 
 # ---- detect_legacy ----------------------------------------------------------------------------
@@ -56,18 +56,18 @@ LEGACY_CASES = [
 
 @pytest.mark.parametrize("source, legacy", LEGACY_CASES, ids=[str(i) for i in range(len(LEGACY_CASES))])
 def test_detect_legacy(source, legacy):
-    got, reason = code.detect_legacy(source, "entry.py")
+    got, reason = user_code.detect_legacy(source, "entry.py")
     assert got is legacy
     assert "entry.py" in reason
 
 
 def test_the_reason_names_the_line_of_the_comparison():
     source = "def train(epochs=1):\n    pass\n\nif __name__ in ('__main__',):\n    train(3)\n"
-    assert code.detect_legacy(source, "entry.py") == (False, "entry.py compares __name__ with '__main__' (line 4)")
+    assert user_code.detect_legacy(source, "entry.py") == (False, "entry.py compares __name__ with '__main__' (line 4)")
 
 
 def test_detect_legacy_accepts_bytes():
-    assert code.detect_legacy(b"def train():\n    pass\n")[0] is True
+    assert user_code.detect_legacy(b"def train():\n    pass\n")[0] is True
 
 
 # ---- safe tar extraction ----------------------------------------------------------------------
@@ -231,20 +231,20 @@ def test_truncated_archive(area):
 @pytest.mark.parametrize("url", ["ftp://x/code.tar.gz", "https://example.com/c.tar.gz", "gs://b/k"])
 def test_unsupported_url_scheme(tmp_path, url):
     with pytest.raises(CodeDownloadError, match="sagemaker_submit_directory .*unsupported URL scheme"):
-        download.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), settings.Settings())
 
 
 @pytest.mark.parametrize("url", ["s3://", "s3://bucket-only", "s3://bucket/"])
 def test_malformed_s3_url(tmp_path, url):
     pytest.importorskip("boto3")
     with pytest.raises(CodeDownloadError, match="is not an s3://bucket/key URL"):
-        download.fetch(url, str(tmp_path / "staging"), {})
+        download.fetch(url, str(tmp_path / "staging"), settings.Settings())
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_missing_submit_directory(tmp_path):
     with pytest.raises(CodeDownloadError, match="does not exist"):
-        download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), {})
+        download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), settings.Settings())
 
 
 # ---- describe and install_commands ------------------------------------------------------------
@@ -268,11 +268,12 @@ LEGACY = "def train(**kwargs):\n    pass\n"
 
 DESCRIBE = [
     ("script", {"t.py": SCRIPT}, {}, (PY, "t.py", "--lr", "0.1"), False, False, False),
-    ("legacy", {"t.py": LEGACY}, {}, (PY, "-c", code.runner_bootstrap(code.LEGACY_RUNNER)), True, False, False),
+    ("legacy", {"t.py": LEGACY}, {}, (PY, "-c", user_code.runner_bootstrap(user_code.LEGACY_RUNNER)),
+     True, False, False),
     ("legacy forced off", {"t.py": LEGACY}, {"sagemaker_mxnet_legacy_mode": "false"},
      (PY, "t.py", "--lr", "0.1"), False, False, False),
     ("legacy forced on", {"t.py": SCRIPT}, {"sagemaker_mxnet_legacy_mode": "true"},
-     (PY, "-c", code.runner_bootstrap(code.LEGACY_RUNNER)), True, False, False),
+     (PY, "-c", user_code.runner_bootstrap(user_code.LEGACY_RUNNER)), True, False, False),
     ("requirements", {"t.py": SCRIPT, "requirements.txt": "six\n"}, {}, (PY, "t.py", "--lr", "0.1"),
      False, True, False),
     ("package", {"t.py": SCRIPT, "setup.py": ""}, {}, (PY, "-m", "t", "--lr", "0.1"), False, False, True),
@@ -287,9 +288,9 @@ DESCRIBE = [
 def test_describe(tmp_path, label, files, hps, argv, legacy, requirements, package):
     entry = next(n for n in files if n.endswith((".py", ".sh")) and n != "setup.py")
     cfg = job(tmp_path, files, {"sagemaker_program": json.dumps(entry), **hps})
-    user_code = code.describe(cfg, ["--lr", "0.1"])
-    assert user_code.argv(python=PY) == argv
-    assert (user_code.legacy, user_code.requirements, user_code.is_package) == (legacy, requirements, package)
+    described = user_code.describe(cfg, ["--lr", "0.1"])
+    assert described.argv(python=PY) == argv
+    assert (described.legacy, described.requirements, described.is_package) == (legacy, requirements, package)
 
 
 @pytest.mark.parametrize(
@@ -307,7 +308,7 @@ def test_describe_errors(tmp_path, files, program, message):
         message = "field 'sagemaker_mxnet_legacy_mode' is true but 'run.sh' is not a Python file"
     cfg = job(tmp_path, files, hps)
     with pytest.raises(ConfigError) as info:
-        code.describe(cfg, [])
+        user_code.describe(cfg, [])
     assert str(info.value).startswith("hyperparameters.json: ")
     assert message in str(info.value)
 
@@ -323,15 +324,15 @@ def test_describe_errors(tmp_path, files, program, message):
     ],
 )
 def test_install_commands(requirements, package, commands):
-    user_code = code.UserCode(kind="script", target="t.py", args=(), mode_reason="", requirements=requirements,
+    described = user_code.UserCode(kind="script", target="t.py", args=(), mode_reason="", requirements=requirements,
                               is_package=package)
-    assert code.install_commands(user_code, python=PY) == commands
+    assert user_code.install_commands(described, python=PY) == commands
 
 
 def test_install_commands_also_in_legacy_mode():
-    user_code = code.UserCode(kind="legacy", target="t.py", args=(), mode_reason="", requirements=True,
+    described = user_code.UserCode(kind="legacy", target="t.py", args=(), mode_reason="", requirements=True,
                               is_package=False)
-    assert code.install_commands(user_code, python=sys.executable)[0][-2:] == ("-r", "requirements.txt")
+    assert user_code.install_commands(described, python=sys.executable)[0][-2:] == ("-r", "requirements.txt")
 
 
 @pytest.mark.parametrize("kind,record,readable", [
@@ -341,7 +342,7 @@ def test_install_commands_also_in_legacy_mode():
     ("script", False, ("py", "train.py", "--a", "1")),
 ])
 def test_the_command_the_log_shows_names_the_runner_not_its_bootstrap(kind, record, readable):
-    user_code = code.UserCode(kind, "train.py", ("--a", "1"))
-    assert user_code.argv("py", record_status=record, readable=True) == readable
+    described = user_code.UserCode(kind, "train.py", ("--a", "1"))
+    assert described.argv("py", record_status=record, readable=True) == readable
     runs_a_runner = record or kind == "legacy"
-    assert (user_code.argv("py", record_status=record)[1] == "-c") == runs_a_runner
+    assert (described.argv("py", record_status=record)[1] == "-c") == runs_a_runner

@@ -9,6 +9,7 @@ from typing import NamedTuple, Tuple
 
 from .errors import ConfigError
 from .log import get_logger
+from .names import DOWNLOAD_STAGING_PREFIX, LEGACY_MODE_HP, PROGRAM_HP
 
 log = get_logger(__name__)
 
@@ -55,8 +56,9 @@ def detect_legacy(source, filename="<script>"):
 # ---- getting the code -------------------------------------------------------------------------
 
 
-def put_in_place(config, environ):
-    """Get the code into ``code/``; the directory changes only once the whole download succeeded."""
+def put_in_place(config, settings):
+    """Get the code into ``code/``; the directory changes only once the whole download succeeded.
+    ``settings`` (``settings.Settings``) gives the S3 endpoint and timeout."""
     code_dir = config.paths.code_dir
     remove_download_leftovers(code_dir)
     submit = config.submit_directory
@@ -65,11 +67,7 @@ def put_in_place(config, environ):
         return
     from .download import download  # archives, copies and S3: imported only when there is a download
 
-    download(submit, code_dir, environ, config.region)
-
-
-# download.STAGING_PREFIX, written out here: download.py is imported only when there is a download.
-DOWNLOAD_STAGING_PREFIX = ".code-download-"
+    download(submit, code_dir, settings, config.region)
 
 
 def remove_download_leftovers(code_dir):
@@ -168,23 +166,23 @@ def describe(config, user_args):
     is_package = os.path.isfile(os.path.join(code_dir, "setup.py"))
     requirements = os.path.isfile(os.path.join(code_dir, "requirements.txt"))
     if not os.path.isfile(path):
-        raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which is not in the code ({})"
-                          .format(entry, code_dir))
+        raise ConfigError("hyperparameters.json: field {!r} names {!r}, which is not in the code ({})"
+                          .format(PROGRAM_HP, entry, code_dir))
     legacy, reason = False, "{} is not a Python file".format(entry)
     if entry.endswith(".py"):
         try:
             with open(path, "rb") as f:
                 source = f.read()
         except OSError as e:
-            raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which cannot be read "
-                              "({})".format(entry, e.strerror or e)) from e
+            raise ConfigError("hyperparameters.json: field {!r} names {!r}, which cannot be read ({})".format(
+                PROGRAM_HP, entry, e.strerror or e)) from e
         legacy, reason = detect_legacy(source, entry)
     if config.legacy_mode is not None:
         legacy = config.legacy_mode
-        reason = "sagemaker_mxnet_legacy_mode is {}".format("true" if legacy else "false")
+        reason = "{} is {}".format(LEGACY_MODE_HP, "true" if legacy else "false")
         if legacy and not entry.endswith(".py"):
-            raise ConfigError("hyperparameters.json: field 'sagemaker_mxnet_legacy_mode' is true but {!r} "
-                              "is not a Python file".format(entry))
+            raise ConfigError("hyperparameters.json: field {!r} is true but {!r} is not a Python file".format(
+                LEGACY_MODE_HP, entry))
     if legacy:
         kind, target = "legacy", entry
     elif is_package and entry.endswith(".py"):
@@ -223,5 +221,5 @@ def make_executable(config):
         if not mode & 0o100:
             os.chmod(path, mode | 0o755)
     except OSError as e:
-        raise ConfigError("hyperparameters.json: field 'sagemaker_program' names {!r}, which is not executable "
-                          "and cannot be made so ({})".format(config.user_entry_point, e.strerror or e)) from e
+        raise ConfigError("hyperparameters.json: field {!r} names {!r}, which is not executable and cannot be made "
+                          "so ({})".format(PROGRAM_HP, config.user_entry_point, e.strerror or e)) from e
