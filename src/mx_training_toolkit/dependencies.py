@@ -92,7 +92,8 @@ def install(user_code, code_dir, environ, run, python=sys.executable, probe_time
     for what, args, build in targets(user_code):
         if wheelhouse:
             log.info("pip: %s from %s only (no index)", what, wheelhouse)
-            run(pip_install(python, *offline_args(wheelhouse, build), *args), {}, True)
+            if run(pip_install(python, *offline_args(wheelhouse, build), *args), {}, True) is None:
+                return
             continue
         log.info("pip: %s, first without the index (the image may have everything)", what)
         result = run(pip_install(python, *offline_args(None, build), *args), {}, False)

@@ -53,6 +53,7 @@ NO_INDEX = deps.Index(None, "test")
       (PIP + ("--no-index", "--find-links", "WH", "--no-build-isolation", "."), {}, True)]),
     # Stopped during the first command: nothing more runs.
     (True, True, False, [None], [(PIP + ("--no-index", "-r", "requirements.txt"), {}, False)]),
+    (True, True, True, [None], [(PIP + ("--no-index", "--find-links", "WH", "-r", "requirements.txt"), {}, True)]),
 ])
 def test_install_runs_offline_first_and_the_index_only_for_what_is_missing(
         tmp_path, requirements, package, wheelhouse, statuses, expected):
