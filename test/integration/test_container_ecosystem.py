@@ -108,10 +108,15 @@ def _wheelhouse_job(job):
 
 
 def test_wheels_shipped_in_code_wheelhouse_install_with_no_network(cpu_image, container_job):
+    """requirements.txt from the wheelhouse, and a setup.py built without isolation with the
+    image's setuptools (no index to fetch one from)."""
     _wheelhouse_job(container_job)
+    container_job.add_code("setup.py", "from setuptools import setup\nsetup(name='mxtt-dep-user', version='0.1', "
+                                       "py_modules=['train'], install_requires=['mxtt-dep-probe'])\n")
     [result] = ds.run_job(cpu_image, [container_job], env={"PIP_INDEX_URL": "http://mxtt-index.invalid/simple/"})
     assert result.returncode == 0, result.explain()
     assert "probe says from the shipped wheel" in result.logs
+    assert "Successfully installed mxtt-dep-user-0.1" in result.logs, result.explain()
 
 
 def test_requirements_the_image_meets_install_with_no_network(cpu_image, container_job):
