@@ -48,6 +48,7 @@ class Index(NamedTuple):
     url: Optional[str]  # None: pip's configuration says no index at all
     source: str  # where the URL comes from, in words
     env: tuple = ()  # (name, value) pairs pip's environment gets (the CodeArtifact URL)
+    extras: tuple = ()  # pip's extra-index-url values: pip also asks these
 
 
 def pip_install(python, *args):
@@ -129,14 +130,17 @@ def find_index(environ, python=sys.executable, config_lines=None):
     if config_lines is None:
         config_lines = pip_config(environ, python)
     settings = parse_config(config_lines)
-    for scope in (":env:", "install", "global"):
+    scopes = (":env:", "install", "global")
+    extras = next((tuple(settings[s + ".extra-index-url"].split()) for s in scopes
+                   if settings.get(s + ".extra-index-url")), ())
+    for scope in scopes:
         if truthy(settings.get(scope + ".no-index", "")):
             return Index(None, "pip's configuration: no-index")
         url = settings.get(scope + ".index-url")
         if url:
             source = PIP_INDEX_ENV if scope == ":env:" else "pip's configuration: {}.index-url".format(scope)
-            return Index(url, source)
-    return Index(pip_default_index(), "pip's default")
+            return Index(url, source, extras=extras)
+    return Index(pip_default_index(), "pip's default", extras=extras)
 
 
 def pip_config(environ, python):
@@ -237,6 +241,11 @@ def check_reachable(index, what, timeout=PROBE_TIMEOUT):
         return
     reason = probe(index.url, timeout)
     if reason is None:
+        return
+    answering = next((url for url in index.extras if probe(url, timeout) is None), None)
+    if answering is not None:  # pip warns about the index and goes on with the extra one
+        log.warning("pip: the package index %s could not be reached (%s); the extra index %s answers: pip "
+                    "installs from it", describe(index), reason, mask_url(answering))
         return
     raise PipInstallError(
         "the package index {} could not be reached ({}); {} needs packages the image does not have. "

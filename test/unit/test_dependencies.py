@@ -93,6 +93,8 @@ def test_the_codeartifact_index_goes_to_pip_through_its_environment(tmp_path):
     ({}, ["global.no-index='true'"], deps.Index(None, "pip's configuration: no-index")),
     ({}, ["global.no-index='false'", "global.index-url='https://g/simple'"],
      deps.Index("https://g/simple", "pip's configuration: global.index-url")),
+    ({}, ["global.extra-index-url='https://x/simple https://y/simple'", ":env:.index-url='https://e/simple'"],
+     deps.Index("https://e/simple", "PIP_INDEX_URL", extras=("https://x/simple", "https://y/simple"))),
 ])
 def test_the_index_is_the_one_pip_would_use(environ, lines, expected):
     assert deps.find_index(environ, PY, config_lines=lines) == expected
@@ -208,3 +210,28 @@ def test_an_unreachable_index_names_itself_without_credentials_and_how_to_ship_w
         "(connection refused); requirements.txt needs packages the image does not have. To install without an "
         "index, ship their wheels in code/wheelhouse/ (pip download -r requirements.txt -d wheelhouse for this "
         "image's Python and platform)".format(port))
+
+
+def test_an_unreachable_index_with_an_extra_index_that_answers_is_left_to_pip(tmp_path):
+    """pip warns about an index it cannot reach and installs from the extra index."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    import threading
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        extra = "http://127.0.0.1:{}/simple/".format(server.server_address[1])
+        index = deps.Index("http://127.0.0.1:{}/simple/".format(_refused_port()), "PIP_INDEX_URL", extras=(extra,))
+        pip = Pip(1, 0)
+        deps.install(user_code(True, False), str(tmp_path), {}, pip, python=PY, index=index)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert pip.calls[1] == (PIP + ("-r", "requirements.txt"), {}, True)
