@@ -13,7 +13,9 @@ setup(
     extras_require={
         "mxnet": ["mxnet==1.9.1", "numpy<1.24"],
         "s3": ["boto3"],
-        "test": ["pytest", "moto[server]", "boto3", "pyflakes"],
+        # wheel: the tests build a setup.py without isolation, with this environment's setuptools, as a job with
+        # code/wheelhouse/ does (setuptools before 70.1 builds wheels only with it).
+        "test": ["pytest", "moto[server]", "boto3", "pyflakes", "wheel"],
     },
     entry_points={
         "console_scripts": [

@@ -27,8 +27,13 @@ venv's minor version. The GPU image builds Horovod with NCCL itself, in a CUDA d
 (--builder-image); --local cannot make such an image, so `--flavor gpu --local` needs
 --builder-image IMAGE or --without-horovod.
 
+GluonNLP. Its last release (0.10.0) is an sdist with a Cython extension: scripts/build_gluonnlp.sh
+builds its wheel on the host once and caches it in ~/.cache/mx-training-toolkit/gluonnlp, and
+build.py puts it into the wheelhouse like Horovod's (building it first when it is missing: about
+half a minute).
+
 The functions are also the tests' API: ensure_base_image(), ensure_wheelhouse(),
-ensure_horovod_wheel(), relocate_horovod_wheel(), build().
+ensure_horovod_wheel(), relocate_horovod_wheel(), ensure_gluonnlp_wheel(), build().
 """
 
 import argparse
@@ -54,9 +59,12 @@ REPO_ROOT = DOCKER_DIR.parent
 CACHE_DIR = Path(os.environ.get("MXTT_CACHE_DIR", Path.home() / ".cache" / "mx-training-toolkit"))
 
 # The local base: minimal Debian with what the images expect from the OS. libgomp1 and libquadmath0
-# are needed by the MXNet wheel; procps and iproute2 are what the Dockerfiles' OS_PACKAGES ask for.
+# are needed by the MXNet wheel; procps and iproute2 are what the Dockerfiles' OS_PACKAGES ask for;
+# libgl1 and libglib2.0-0 are what opencv-python's bundled Qt loads with cv2 (GluonCV needs that
+# OpenCV, not the headless one).
 BASE_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "procps", "iproute2", "libgomp1", "libquadmath0")
+BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "procps", "iproute2", "libgomp1", "libquadmath0",
+                 "libgl1", "libglib2.0-0")
 BASE_REPOSITORY = "mx-training-toolkit-base"
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -494,6 +502,68 @@ def add_horovod_wheel(wheel, dest_dir):
     return dest
 
 
+# --- GluonNLP ------------------------------------------------------------------------------------
+
+GLUONNLP_SCRIPT = REPO_ROOT / "scripts" / "build_gluonnlp.sh"
+_GLUONNLP_PIN = re.compile(r"^\s*gluonnlp\s*==\s*([0-9][^\s;#]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def gluonnlp_pin(requirements):
+    """The GluonNLP version a requirements text pins (a `gluonnlp==X` line), or None."""
+    match = _GLUONNLP_PIN.search(requirements)
+    return match.group(1) if match else None
+
+
+def without_host_built(requirements):
+    """The requirements text without the lines of the packages built on the host (Horovod,
+    GluonNLP): what `pip download --only-binary=:all:` can fetch."""
+    kept = without_horovod(requirements)
+    return "".join(line for line in kept.splitlines(keepends=True) if not _GLUONNLP_PIN.match(line))
+
+
+def ensure_gluonnlp_wheel(version, target, cache_root=None, python=None, build_missing=True, timings=None):
+    """Return the GluonNLP wheel scripts/build_gluonnlp.sh caches for `target`'s Python (the index
+    has only its sdist, with a Cython extension; the image build has no compiler). When it is
+    missing, run the script with `python` (default: this Python) if that is `target`'s version,
+    else fail saying how to make it."""
+    cache_root = Path(cache_root) if cache_root else horovod_cache_root()
+    abi = "cp" + target.python_version.replace(".", "")
+    wheel = cache_root / "gluonnlp" / ("gluonnlp-%s-%s-%s-linux_x86_64.whl" % (version, abi, abi))
+    python = Path(python) if python else Path(sys.executable)
+    how = ("build it with `MX_TRAINING_CACHE=%s bash scripts/build_gluonnlp.sh PYTHON`, PYTHON being a Python %s, "
+           "then run build.py again" % (cache_root, target.python_version))
+    with file_lock("gluonnlp"):
+        if wheel.exists():
+            log("GluonNLP wheel %s exists" % wheel)
+            return wheel
+        found = _python_version(python)
+        if not build_missing or found != target.python_version:
+            raise RuntimeError("no GluonNLP wheel %s (%s is Python %s); %s" % (wheel, python, found, how))
+        with stage("GluonNLP wheel (scripts/build_gluonnlp.sh %s)" % python, timings):
+            try:
+                run(["bash", GLUONNLP_SCRIPT, python],
+                    env={**os.environ, "MX_TRAINING_CACHE": str(cache_root), "GLUONNLP_VERSION": version})
+            except subprocess.CalledProcessError as exc:
+                raise RuntimeError("scripts/build_gluonnlp.sh failed (exit status %d), so there is no %s; its output "
+                                   "above says why" % (exc.returncode, wheel)) from None
+        if not wheel.exists():
+            raise RuntimeError("scripts/build_gluonnlp.sh ran but left no %s; %s" % (wheel, how))
+    return wheel
+
+
+def add_host_wheel(wheel, dest_dir):
+    """Put a copy of the host-built `wheel` into `dest_dir`, dropping other versions of it there."""
+    dest_dir = Path(dest_dir)
+    dest = dest_dir / Path(wheel).name
+    project = Path(wheel).name.split("-")[0]
+    for stale in dest_dir.glob(project + "-*.whl"):
+        if stale != dest:
+            stale.unlink()
+    if not dest.exists() or dest.stat().st_size != Path(wheel).stat().st_size:
+        shutil.copy2(wheel, dest)
+    return dest
+
+
 # --- wheelhouse ---------------------------------------------------------------------------------
 
 def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None, horovod=True, build_horovod=True):
@@ -507,13 +577,15 @@ def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None, horovod
     spec = FLAVORS[flavor]
     requirements = spec.requirements.read_text()
     version = horovod_pin(requirements) if horovod else None
-    download = without_horovod(requirements)
+    download = without_host_built(requirements)
     build_tools = HOROVOD_BUILD_REQUIREMENTS if version and spec.horovod == "builder" else ()
     sdist = version if version and spec.horovod == "builder" else None
     # Ask for the host wheel first: it may take the script minutes to build it.
     host_wheel = None
     if version and spec.horovod == "host":
         host_wheel = ensure_horovod_wheel(version, target, build_missing=build_horovod, timings=timings)
+    nlp_version = gluonnlp_pin(requirements)
+    nlp_wheel = ensure_gluonnlp_wheel(nlp_version, target, timings=timings) if nlp_version else None
     key = hashlib.sha256(repr((download, target, build_tools, sdist)).encode()).hexdigest()[:12]
     wheelhouse = Path(cache_dir) / "wheelhouse" / ("%s-py%s-%s" % (flavor, target.python_version, key))
     with file_lock("wheelhouse"):
@@ -539,6 +611,8 @@ def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None, horovod
                 partial.rename(wheelhouse)
         if host_wheel:
             add_horovod_wheel(host_wheel, wheelhouse)
+        if nlp_wheel:
+            add_host_wheel(nlp_wheel, wheelhouse)
     return wheelhouse
 
 
@@ -602,6 +676,10 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
             # The index has no Horovod wheel: ours goes along even when the rest comes from the index.
             add_horovod_wheel(ensure_horovod_wheel(horovod_version, target, build_missing=build_horovod,
                                                    timings=timings), context / "wheelhouse")
+        nlp_version = gluonnlp_pin(requirements)
+        if nlp_version and not any((context / "wheelhouse").glob("gluonnlp-%s-*.whl" % nlp_version)):
+            # Likewise GluonNLP: the index has only its sdist.
+            add_host_wheel(ensure_gluonnlp_wheel(nlp_version, target, timings=timings), context / "wheelhouse")
         argv = [*client.build_argv, "-t", tag, "-f", context / "Dockerfile"]
         if base_image:
             argv += ["--build-arg", "BASE_IMAGE=" + base_image]

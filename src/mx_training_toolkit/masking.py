@@ -4,7 +4,9 @@ A hyperparameter looks secret when its name contains one of ``SECRET_WORDS`` (an
 read as ``_``), at any depth of the hyperparameters. ``mask`` replaces the values of such
 hyperparameters with ``MASK`` wherever they occur in a text: the logged command line, the
 environment dump, the stderr tail copied into the failure file. The user script's own output is
-not the launcher's text and is never passed through it.
+not the launcher's text and is never passed through it. The credentials of a URL
+(``scheme://user:password@host``: a package index's, a CodeArtifact token) are masked too, always
+(``mask_url``).
 
 Texts shorter than ``MIN_SECRET_LENGTH`` characters are not searched for (replacing every ``1`` or
 ``on`` would garble the log, and such a value hides nothing), nor are ``true``, ``false`` and
@@ -19,6 +21,7 @@ or more characters on its own: a window of whole lines that starts inside it sho
 """
 
 import json
+import re
 
 from .hyperparameters import render_value
 
@@ -157,8 +160,25 @@ def use(masker):
 
 
 def mask(text):
-    """``text`` with this job's secret values replaced by ``MASK`` (as it is before ``use``)."""
+    """``text`` with this job's secret values replaced by ``MASK`` (only URL credentials before ``use``)."""
+    text = mask_url(text)
     return _current(text) if _current is not None else text
+
+
+# Credentials in a URL: scheme://user:password@ or scheme://token@.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+def mask_url(text):
+    """``text`` with the credentials of every URL in it replaced: ``scheme://user:****@host``."""
+    if "@" not in text:
+        return text
+
+    def replace(match):
+        user, sep, _password = match.group("userinfo").partition(":")
+        return "{}{}@".format(match.group("scheme"), user + ":****" if sep else "****")
+
+    return _URL_CREDENTIALS.sub(replace, text)
 
 
 def reach():

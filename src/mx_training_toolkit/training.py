@@ -10,7 +10,7 @@ from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
 from .outcome import LAUNCHER, Ending, Facts, JobResult
 from .signals import StopSignals, block_stop_signals
 from .supervisor import Mailbox, Supervisor, become_subreaper
-from .user_code import describe, install_commands, make_executable, put_in_place
+from .user_code import describe, make_executable, put_in_place
 from .watcher import start as start_watcher
 
 log = get_logger("mx_training_toolkit")
@@ -197,17 +197,24 @@ class _Job:
         return user_code
 
     def install(self, policy, env, user_code):
-        """pip, under the same loop as the job: a stop or another host's failure ends it."""
-        for argv in install_commands(user_code):
+        """pip, under the same loop as the job: a stop or another host's failure ends it. Which
+        commands, and from which index, is ``dependencies``'s (offline first)."""
+        if not (user_code.requirements or user_code.is_package):
+            return
+        from . import dependencies  # only for code with something to install
+
+        def run(argv, extra_env, fatal):
             log.info("pip: %s", " ".join(argv[1:]))
-            spec = plan.ProcessSpec(roles.PIP, argv, self.process_env, env.config.paths.code_dir, "[pip] ")
+            spec = plan.ProcessSpec(roles.PIP, argv, {**self.process_env, **extra_env}, env.config.paths.code_dir,
+                                    "[pip] ")
             result = jobstate.run_helper(policy, self.supervisor, spec, self.channel)
-            if result is None:
-                return
-            if not result.ok:
+            if fatal and result is not None and not result.ok:
                 raise PipInstallError("`{}` in {} {}".format(" ".join(argv[argv.index("pip"):]), spec.cwd,
                                                              outcome.describe_status(result.status, result.signal)),
                                       detail=outcome.tail_text("pip's stderr", result.stderr_tail))
+            return result
+
+        dependencies.install(user_code, env.config.paths.code_dir, self.process_env, run)
 
     def run_processes(self, policy, settings, env, user_code, addresses):
         """Plan this host's part of the job and run it to the policy's decision."""

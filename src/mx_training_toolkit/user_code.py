@@ -1,6 +1,6 @@
 """The user's code: get it into ``code/`` (the download and the safe extraction are ``download``'s and
-``archive``'s, imported only when there is something to fetch), the pip commands that install it, and
-how the worker runs it (script, module, legacy or executable, from the syntax tree) -> ``UserCode``."""
+``archive``'s, imported only when there is something to fetch; the pip commands that install its
+dependencies are ``dependencies``'s), and how the worker runs it (script, module, legacy or executable, from the syntax tree) -> ``UserCode``."""
 
 import ast
 import os
@@ -193,21 +193,6 @@ def describe(config, user_args):
         kind, target = "executable", entry
     return UserCode(kind=kind, target=target, args=tuple(user_args), mode_reason=reason,
                     requirements=requirements, is_package=is_package)
-
-
-def install_commands(user_code, python=sys.executable):
-    """The pip commands to run in ``code/`` before the script: requirements, then the package.
-
-    ``-I``: pip runs in ``code/`` with the code first on PYTHONPATH, so a user's ``csv.py`` or
-    ``queue.py`` would shadow the standard library inside pip itself; isolated mode leaves out
-    the working directory and PYTHONPATH (pip still reads its own PIP_* settings)."""
-    pip = (python, "-I", "-m", "pip", "install", "--disable-pip-version-check")
-    commands = []
-    if user_code.requirements:
-        commands.append(pip + ("-r", "requirements.txt"))
-    if user_code.is_package:
-        commands.append(pip + (".",))
-    return commands
 
 
 def make_executable(config):

@@ -406,7 +406,7 @@ def test_requirements_from_a_local_path(job, tmp_path, make):
     job.entry("train.py")
     result = job.run(timeout=120, PYTHONPATH=str(target), **offline_pip(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "-m pip install --disable-pip-version-check -r requirements.txt" in result.stderr
+    assert "-m pip install --disable-pip-version-check --no-index -r requirements.txt" in result.stderr
     assert "localpkg says 42 {}".format(target / "sm_test_localpkg.py") in result.stdout
     assert any(n.startswith("sm_test_localpkg-0.1.dist-info") for n in os.listdir(str(target)))
 
@@ -437,15 +437,19 @@ def test_setup_py_makes_a_package_run_with_python_m(job, tmp_path):
     job.entry("train.py", epochs=2)
     result = job.run(timeout=120, **offline_pip(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "-m pip install --disable-pip-version-check ." in result.stderr
+    # Offline first, built with this environment's setuptools (dependencies.py).
+    assert "-m pip install --disable-pip-version-check --no-index --no-build-isolation ." in result.stderr
     assert "spec=train name=__main__ args=--epochs 2" in result.stdout
     assert any(n.startswith("sm_test_trainer-0.1.dist-info") for n in os.listdir(str(target)))
 
 
 def test_setup_py_package_that_cannot_be_built_offline_fails_at_pip(job, tmp_path):
-    """A plain setuptools project: pip needs setuptools from an index to build it in isolation."""
+    """A project whose build backend the environment lacks: the offline try fails, and pip's
+    configuration (no index) leaves nothing to fetch it from."""
     job.add_script("train.py", "print('should not run')\n")
     job.add_script("setup.py", "from setuptools import setup\nsetup(name='sm-test-plain', version='0.1')\n")
+    job.add_script("pyproject.toml", '[build-system]\nrequires = ["sm-test-missing-backend"]\n'
+                                     'build-backend = "sm_test_missing_backend"\n')
     job.entry("train.py")
     result = job.run(timeout=120, **offline_pip(tmp_path))
     assert result.returncode == 4

@@ -51,6 +51,6 @@ def test_requirements_installed_in_legacy_mode_too(job):
     job.add_script("train.py", "def train(**kwargs):\n    import tinypkg_legacy\n    print(tinypkg_legacy.VALUE)\n")
     job.add_script("requirements.txt", "./nonexistent-local-package\n")
     job.entry("train.py")
-    result = job.run()
+    result = job.run(PIP_NO_INDEX="1")  # no package index is asked (nor probed)
     assert result.returncode == 4
     assert result.failure_first_line.startswith("pip install failed:")

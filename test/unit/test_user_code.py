@@ -3,7 +3,6 @@
 import io
 import json
 import os
-import sys
 import tarfile
 import textwrap
 
@@ -247,7 +246,7 @@ def test_missing_submit_directory(tmp_path):
         download.fetch(str(tmp_path / "nope"), str(tmp_path / "staging"), settings.Settings())
 
 
-# ---- describe and install_commands ------------------------------------------------------------
+# ---- describe ------------------------------------------------------------------------------
 
 PY = "/usr/bin/python3"
 
@@ -311,28 +310,6 @@ def test_describe_errors(tmp_path, files, program, message):
         user_code.describe(cfg, [])
     assert str(info.value).startswith("hyperparameters.json: ")
     assert message in str(info.value)
-
-
-@pytest.mark.parametrize(
-    "requirements, package, commands",
-    [
-        (False, False, []),
-        (True, False, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt")]),
-        (False, True, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", ".")]),
-        (True, True, [(PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"),
-                      (PY, "-I", "-m", "pip", "install", "--disable-pip-version-check", ".")]),
-    ],
-)
-def test_install_commands(requirements, package, commands):
-    described = user_code.UserCode(kind="script", target="t.py", args=(), mode_reason="", requirements=requirements,
-                              is_package=package)
-    assert user_code.install_commands(described, python=PY) == commands
-
-
-def test_install_commands_also_in_legacy_mode():
-    described = user_code.UserCode(kind="legacy", target="t.py", args=(), mode_reason="", requirements=True,
-                              is_package=False)
-    assert user_code.install_commands(described, python=sys.executable)[0][-2:] == ("-r", "requirements.txt")
 
 
 @pytest.mark.parametrize("kind,record,readable", [
