@@ -82,6 +82,10 @@ class Coordinator:
         self._hub.start()
 
     @property
+    def port(self):
+        return self._hub.port
+
+    @property
     def deadline(self):
         return self.relay.deadline
 

@@ -89,6 +89,11 @@ class Hub:
         start_thread(self._serve)
         return self
 
+    @property
+    def port(self):
+        """The port it listens on (the one asked for, or the one the system chose for 0)."""
+        return self._server.getsockname()[1]
+
     def missing(self):
         with self._lock:
             return self.expected - set(self._peers)
@@ -233,14 +238,14 @@ class Hub:
 
     def _gone(self, conn):
         self._forget(conn)
-        if conn.host is not None:
+        if conn.host is not None and conn.host in self.expected:
             self.listener.gone(conn.host)
 
     def _drop(self, conn, why, tell=False):
         log.warning("channel: closed a connection from %s: %s", conn.address, why)
         if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
             conn.send({"t": "refused", "why": masking.mask(why)})  # masked before the receiver cuts it
-        self._forget(conn)
+        self._gone(conn)  # a host's connection that breaks the rules is that host lost
 
     def _forget(self, conn):
         self._strangers.pop(conn.sock, None)
