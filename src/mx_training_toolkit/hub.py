@@ -18,6 +18,7 @@ import selectors
 import socket
 import threading
 import time
+from typing import NamedTuple, Optional
 
 from . import masking
 from .errors import EXIT_HOSTS, ConfigError
@@ -90,8 +91,7 @@ class Hub:
         return self
 
     @property
-    def port(self):
-        """The port it listens on (the one asked for, or the one the system chose for 0)."""
+    def port(self):  # the one asked for, or the one the system chose for 0
         return self._server.getsockname()[1]
 
     def missing(self):
@@ -118,19 +118,15 @@ class Hub:
         try:
             self._loop()
         except Exception as e:  # never a silent death: the job ends, saying why
-            log.error("channel: internal error: %r", e)
-            self.listener.failed(internal_error(self.host, e))
+            if not self._closed:  # (a selector closed under it is no error)
+                log.error("channel: internal error: %r", e)
+                self.listener.failed(internal_error(self.host, e))
 
     def _loop(self):
         next_ping = time.monotonic() + PING_EVERY
         while not self._closed:
             wake = next_ping if self._join_deadline is None else min(next_ping, self._join_deadline)
-            try:
-                ready = self._selector.select(max(0.0, wake - time.monotonic()))
-            except (OSError, ValueError):
-                if self._closed:
-                    return
-                raise
+            ready = self._selector.select(max(0.0, wake - time.monotonic()))
             for key, _mask in ready:
                 if key.fileobj is self._server:
                     self._accept()
@@ -151,17 +147,20 @@ class Hub:
                 if not self._closed:
                     time.sleep(0.01)  # e.g. out of file descriptors: let the loop go on
                 return
-            sock.settimeout(SEND_TIMEOUT)  # reads only when ready; sends may wait this long
-            conn = Conn(sock, address[0], os.urandom(16).hex(), time.monotonic())
-            if len(self._strangers) >= MAX_STRANGERS:
-                oldest = min(self._strangers.values(), key=lambda c: c.opened)
-                self._drop(oldest, "too many unproven connections; dropping the oldest")
-            self._strangers[sock] = conn
-            self._selector.register(sock, selectors.EVENT_READ, conn)
-            challenge = {"t": "challenge", "nonce": conn.nonce}
-            if self._ranks_per_host is not None:
-                challenge["ranks_per_host"] = self._ranks_per_host
-            conn.send(challenge)
+            self._challenge(sock, address[0])
+
+    def _challenge(self, sock, address):
+        sock.settimeout(SEND_TIMEOUT)  # reads only when ready; sends may wait this long
+        conn = Conn(sock, address, os.urandom(16).hex(), time.monotonic())
+        if len(self._strangers) >= MAX_STRANGERS:
+            self._drop(min(self._strangers.values(), key=lambda c: c.opened),
+                       "too many unproven connections; dropping the oldest")
+        self._strangers[sock] = conn
+        self._selector.register(sock, selectors.EVENT_READ, conn)
+        challenge = {"t": "challenge", "nonce": conn.nonce}
+        if self._ranks_per_host is not None:
+            challenge["ranks_per_host"] = self._ranks_per_host
+        conn.send(challenge)
 
     def _readable(self, conn):
         try:
@@ -212,28 +211,17 @@ class Hub:
 
     def _check_hello(self, conn, message):
         """-> the host a hello proves ``conn`` to be, or None (the connection was dropped)."""
-        host = message.get("host")
-        claimed = host if isinstance(host, str) else None
-        given = message.get("proof")
-        if message.get("t") != "hello" or claimed is None or not isinstance(given, str) or \
-                not is_nonce(message.get("nonce")):
-            return self._drop(conn, "a connection that did not introduce itself")
-        if claimed not in self.expected:
-            return self._drop(conn, "a hello from {!r}, which is not another host of this job".format(claimed[:100]))
-        if self.addresses.get(claimed) not in (None, conn.address):
-            return self._drop(conn, "a hello as {} from {}, which is not {}'s address".format(
-                claimed, conn.address, claimed))
-        if verify(given, self._secret, conn.nonce, claimed, self._identity):
-            return claimed
-        why = "a hello as {} without this job's proof (every host needs the same hyperparameters.json and {})" \
-            .format(claimed, SECRET_ENV)
-        self._drop(conn, why, tell=True)
-        if is_proof(given) and self.addresses.get(claimed) == conn.address:
+        judged = judge_hello(message, conn.address, conn.nonce, self.expected, self.addresses, self._secret,
+                             self._identity)
+        if judged.host is not None:
+            return judged.host
+        self._drop(conn, judged.why, tell=judged.tell)
+        if judged.misconfigured:
             # A launcher of this job's host with another configuration: the job cannot run; fail it
-            # everywhere now rather than wait for that host until the join timeout. Malformed bytes, or
-            # a hello from any other address, change nothing (anyone can send those).
+            # everywhere now rather than wait for that host until the join timeout.
+            claimed = message["host"]
             self.listener.failed(JobResult(CHANNEL, claimed, EXIT_HOSTS, (), "{} is configured differently: {}"
-                                           .format(claimed, why)))
+                                           .format(claimed, judged.why)))
         return None
 
     def _gone(self, conn):
@@ -276,6 +264,35 @@ class Hub:
             self._join_deadline = None
             self.listener.failed(JobResult(LAUNCHER, ", ".join(missing), 1, (), "the launcher on {} did not connect "
                                            "within {:.0f} s".format(", ".join(missing), self._join_timeout)))
+
+
+class Judged(NamedTuple):
+    host: Optional[str]  # the host the hello proves the connection to be, or None
+    why: str = ""  # else why not, for the log
+    tell: bool = False  # whether the connection is told why (a launcher of this job that got it wrong)
+    misconfigured: bool = False  # whether that fails the job (its host's own address, a proof of the right shape)
+
+
+def judge_hello(message, address, nonce, expected, addresses, secret, identity):
+    """A stranger's first message, from ``address``, answering our ``nonce`` -> ``Judged``. Malformed
+    bytes, or a hello from an address that is not the claimed host's, change nothing (anyone can send
+    those); a proof of the right shape but wrong, from the host's own address, is a launcher of this
+    job configured differently."""
+    host = message.get("host")
+    claimed = host if isinstance(host, str) else None
+    given = message.get("proof")
+    if message.get("t") != "hello" or claimed is None or not isinstance(given, str) or \
+            not is_nonce(message.get("nonce")):
+        return Judged(None, "a connection that did not introduce itself")
+    if claimed not in expected:
+        return Judged(None, "a hello from {!r}, which is not another host of this job".format(claimed[:100]))
+    if addresses.get(claimed) not in (None, address):
+        return Judged(None, "a hello as {} from {}, which is not {}'s address".format(claimed, address, claimed))
+    if verify(given, secret, nonce, claimed, identity):
+        return Judged(claimed)
+    why = "a hello as {} without this job's proof (every host needs the same hyperparameters.json and {})".format(
+        claimed, SECRET_ENV)
+    return Judged(None, why, True, is_proof(given) and addresses.get(claimed) == address)
 
 
 def _listen(bind_address, port, host):
