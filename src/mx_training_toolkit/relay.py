@@ -10,7 +10,8 @@ part of the age's "after", so a failure from another host seems that much later 
 
 Who learns a verdict how: a verdict that another host's message (or a lost host) caused is
 posted to this host's loop; one that this host's own call caused (``fail``, ``worker_done``,
-``tick``) is returned to the caller as events, so that the run loop takes it in at once.
+``tick``) is returned to the caller as events, so that the run loop takes it in at once. When
+another host's consequence sets the timer, a ``WAKE`` event makes the loop wait for it.
 """
 
 import threading
@@ -24,6 +25,7 @@ from .outcome import ALL_DONE, LAUNCHER, PEER_FAILED, Event, JobResult
 log = get_logger("mx_training_toolkit.channel")
 
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
+WAKE = "wake"  # an event that only makes this host's loop look at ``deadline`` again
 
 
 def verdict_events(verdict):
@@ -67,7 +69,11 @@ class Relay:
             if result.host != host:
                 result = result._replace(host=host)
             now = self.clock()
-            self._post(self._decide(self._rules.failed, result, now - reported_age(message), now))
+            held = self._rules.deadline
+            verdict = self._decide(self._rules.failed, result, now - reported_age(message), now)
+            if verdict is None and self._rules.deadline != held:  # the loop's wait must end sooner now
+                self.post(Event(WAKE))
+            self._post(verdict)
         elif kind != "ping":
             log.warning("channel: ignoring a message of type %r from %s", kind[:40], host)
 

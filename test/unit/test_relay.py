@@ -7,7 +7,7 @@ import pytest
 from mx_training_toolkit.jobrules import SETTLE
 from mx_training_toolkit.messages import failure_message
 from mx_training_toolkit.outcome import ALL_DONE, PEER_FAILED, Event, JobResult
-from mx_training_toolkit.relay import LOST, Relay
+from mx_training_toolkit.relay import LOST, WAKE, Relay
 from fakes import FakeClock
 
 
@@ -30,7 +30,7 @@ def test_another_hosts_failure_gets_its_time_on_this_hosts_clock_from_its_age():
     seen = Seen()
     seen.relay.received("algo-2", failure_message(rank_failure("algo-2", 1, True), age=1.25))
     assert seen.relay.deadline == pytest.approx(100.0 - 1.25 + SETTLE)
-    assert (seen.sent, seen.posted) == ([], [])  # held
+    assert (seen.sent, seen.posted) == ([], [Event(WAKE)])  # held; the loop must now wait for the timer
 
 
 def test_an_ordinary_failure_from_another_host_is_told_to_every_host_and_posted_here():
@@ -42,8 +42,9 @@ def test_an_ordinary_failure_from_another_host_is_told_to_every_host_and_posted_
     [abort] = seen.sent
     assert (abort["t"], abort["host"], abort["status"], abort["tail"]) == ("abort", "algo-3", 7, ["Traceback", "Error"])
     assert [(o["host"], o["rank"], o["consequence"], o["tail"]) for o in abort["others"]] == [("algo-2", 1, True, [])]
-    [event] = seen.posted
-    assert (event.kind, event.result, [r.host for r in event.others]) == (PEER_FAILED, cause, ["algo-2"])
+    [wake, event] = seen.posted  # the consequence woke the loop; the cause decided
+    assert (wake, event.kind, event.result, [r.host for r in event.others]) == \
+        (Event(WAKE), PEER_FAILED, cause, ["algo-2"])
     assert seen.relay.joined("algo-2") is abort  # a host that joins late hears it at once
 
 
