@@ -308,6 +308,9 @@ FIRST_HOST = [
     ("a consequence that came from another host, then the settle time: the earliest is the root", [
         (1, "posted", "algo-2", 1, True), (2, "consequence", "rank1", 1)], JobState.FAILED,
      [("worker", 1, 3, ""), ("worker", 1, 1, "")], 1 + SETTLE, ["abort algo-2 1 1"]),
+    ("this host's ranks done; another host's consequence is decided by the timer here",
+     [(1, "exit", "rank0", 0), (1, "exit", "rank1", 0), (2, "posted", "algo-2", 1, True)], JobState.FAILED,
+     [("worker", 1, 3, "")], 2 + SETTLE, ["abort algo-2 1 0"]),
 ]
 
 
