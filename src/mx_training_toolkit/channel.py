@@ -5,6 +5,11 @@ kvstore calls. So every launcher keeps a TCP connection to the launcher on the f
 coordinator). A failure anywhere, or a host that disappears, ends the job everywhere; and no
 host finishes before every worker of the job is done.
 
+Three layers on the first host: ``hub`` (the sockets: accept, challenge, hello, ping, drop),
+``relay`` (what hosts say to the job's rules, their verdict to every host) and ``jobrules`` (pure:
+done-counting and the root cause). ``Coordinator`` puts them together; ``Member`` is every other
+host's one connection to it.
+
 Messages are JSON lines of at most ``messages.MAX_MESSAGE`` bytes. The coordinator opens with
 ``challenge`` (a random nonce; for a Horovod job also ``ranks_per_host``, the first host's count,
 which every other host compares with its own once it has joined); a host answers ``hello`` with its
@@ -12,358 +17,82 @@ name, a nonce of its own and a proof (an HMAC of the nonce, its name and the job
 with the job's secret, see ``messages.job_secret``); the coordinator answers ``welcome`` with its
 own proof over the host's nonce, and a host takes no other message from a first host that has not
 proven itself (something that took the first host's address first cannot answer ``all-done``); then
-``worker-done``, ``failed`` and ``ping`` go to the coordinator, and ``all-done``, ``abort`` and
-``ping`` come back. A peer is accepted as host H only from H's address and with a valid proof.
+``worker-done``, ``failed`` (with the failure's age) and ``ping`` go to the coordinator, and
+``all-done``, ``abort`` (the root cause and the other failures) and ``ping`` come back. A peer is
+accepted as host H only from H's address and with a valid proof.
 
 Threat model. This stops anything on the network that does not hold the job's configuration: port
 scanners, health checks, other jobs, a hostile container on the same network. They cannot join as
-a host, end the job, make it succeed, crash or stall the coordinator: a connection that does not
-prove itself within ``HELLO_TIMEOUT`` seconds, sends a bad or oversized message, or comes from an
-address that is not the claimed host's, is closed with one log line, and one thread serves every
-connection, so idle strangers cost a file descriptor each, up to ``MAX_STRANGERS``. It does not
+a host, end the job, make it succeed, crash or stall the coordinator (see ``hub``). It does not
 stop someone who can read the job's hyperparameters (the key is derived from them, unless
 ``MX_TRAINING_CHANNEL_SECRET`` gives one), nor an attacker on the path between two hosts who can
 inject into an established connection: messages after the hello are not signed or encrypted.
 
 Events for the run loop are posted with ``post(Event)``: ``PEER_FAILED`` (``result`` names role,
-host and status) or ``ALL_DONE``.
+host and status; ``others``, the other failures) or ``ALL_DONE``.
 """
 
 import errno
 import os
-import selectors
 import socket
 import threading
 import time
 
-from . import masking
-from .errors import EXIT_HOSTS, ConfigError, HostChannelError
+from .errors import EXIT_HOSTS, HostChannelError
+from .hub import HELLO_TIMEOUT, PING_EVERY, SILENCE_LIMIT, Hub, internal_error
 from .log import get_logger
-from .messages import (BadMessage, LineReader, encode, failure_message, field, is_nonce, is_proof, proof,
-                       reported_result, verify)
+from .messages import (BadMessage, LineReader, encode, failure_message, field, proof,
+                       reported_verdict, verify)
 from .names import CHANNEL_SECRET_ENV
-from .outcome import ALL_DONE, CHANNEL, EXIT_INTERNAL_CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
+from .outcome import ALL_DONE, CHANNEL, LAUNCHER, PEER_FAILED, Event, JobResult
+from .relay import LOST, Relay
 from .signals import start_thread
 
 log = get_logger(__name__)
 
-PING_EVERY = 1.0
-SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is gone
-HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
-MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
-SEND_TIMEOUT = 5.0
 CLOSE_WAIT = 2.0  # seconds a member waits for the coordinator to close its side, once it has said all
-HOLD = 3.0  # seconds a consequence failure waits for its cause (less than jobstate.SETTLE)
-LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
-
-
-def _internal(host, error):
-    return JobResult(CHANNEL, host, EXIT_INTERNAL_CHANNEL, (), "internal error in the host channel: {!r}".format(
-        error))
-
-
-class _Conn:
-    """One accepted connection: its reader, and the host it proved to be (None until then)."""
-
-    def __init__(self, sock, address, nonce, now):
-        self.sock = sock
-        self.address = address
-        self.nonce = nonce
-        self.reader = LineReader()
-        self.host = None
-        self.opened = now  # the hello limit counts from here: bytes that never make a line do not extend it
-        self.seen = now
-        self.lock = threading.Lock()
-
-    def send(self, message):
-        with self.lock:
-            try:
-                self.sock.sendall(encode(message))
-                return True
-            except OSError:
-                return False
 
 
 class Coordinator:
-    """Runs on the first host: accepts every other host's launcher and relays outcomes. One thread
-    serves every connection (a selector), so strangers cannot exhaust threads."""
+    """Runs on the first host: the hub serves the other hosts' launchers, the relay keeps the job's
+    rules. This host's run loop calls ``worker_done``, ``fail`` and, at ``deadline``, ``tick``; each
+    returns the events a verdict it caused means for this host."""
 
     def __init__(self, host, hosts, addresses, bind_address, port, post, join_timeout, secret, identity,
                  ranks_per_host=None):
         self.host = host
-        self._ranks_per_host = ranks_per_host  # told to every host in the challenge (None: not a Horovod job)
-        self.expected = set(hosts) - {host}
-        self.addresses = dict(addresses)
-        self.post = post
-        self._secret = secret
-        self._identity = identity
-        self._lock = threading.Lock()
-        self._peers = {}  # host -> _Conn
-        self._strangers = {}  # socket -> _Conn, not yet proven
-        self._done = set()
-        self._ended = False
-        self._closed = False
-        self._abort = None  # the abort message, once the job has failed
-        self._held = None  # a consequence failure, waiting for its cause
-        self._join_deadline = time.monotonic() + join_timeout
-        self._join_timeout = join_timeout
-        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._server.bind((bind_address, port.number))
-        except OSError as e:
-            self._server.close()
-            raise ConfigError("the launchers' channel cannot listen on port {} on {} ({}); {}".format(
-                port.number, host, e.strerror or e, port.advice)) from e
-        self._server.listen(128)
-        self._server.setblocking(False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._server, selectors.EVENT_READ)
-        start_thread(self._serve)
+        self.relay = Relay(host, hosts, post)
+        self._hub = Hub(host, hosts, addresses, bind_address, port, secret, identity, join_timeout, self.relay,
+                        ranks_per_host)
+        self.relay.send_all = self._hub.broadcast
+        self._hub.start()
 
-    # ---- the serving thread ---------------------------------------------------------------------
+    @property
+    def port(self):
+        return self._hub.port
 
-    def _serve(self):
-        try:
-            self._loop()
-        except Exception as e:  # never a silent death: the job ends, saying why
-            log.error("channel: internal error: %r", e)
-            self._end(_internal(self.host, e), tell_self=True)
+    @property
+    def deadline(self):
+        return self.relay.deadline
 
-    def _loop(self):
-        next_ping = time.monotonic() + PING_EVERY
-        while not self._closed:
-            now = time.monotonic()
-            timeout = max(0.0, min(next_ping, self._join_deadline if self.expected - set(self._peers) else next_ping)
-                          - now)
-            try:
-                ready = self._selector.select(timeout)
-            except (OSError, ValueError):
-                if self._closed:
-                    return
-                raise
-            for key, _mask in ready:
-                if key.fileobj is self._server:
-                    self._accept()
-                else:
-                    self._readable(key.data)
-            now = time.monotonic()
-            if now >= next_ping:
-                next_ping = now + PING_EVERY
-                self._housekeeping(now)
-
-    def _accept(self):
-        while True:
-            try:
-                sock, address = self._server.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                if self._closed:
-                    return
-                time.sleep(0.01)  # e.g. out of file descriptors: let the loop go on
-                return
-            sock.settimeout(SEND_TIMEOUT)  # reads only when ready; sends may wait this long
-            conn = _Conn(sock, address[0], os.urandom(16).hex(), time.monotonic())
-            if len(self._strangers) >= MAX_STRANGERS:
-                oldest = min(self._strangers.values(), key=lambda c: c.opened)
-                self._drop(oldest, "too many unproven connections; dropping the oldest")
-            self._strangers[sock] = conn
-            self._selector.register(sock, selectors.EVENT_READ, conn)
-            challenge = {"t": "challenge", "nonce": conn.nonce}
-            if self._ranks_per_host is not None:
-                challenge["ranks_per_host"] = self._ranks_per_host
-            conn.send(challenge)
-
-    def _readable(self, conn):
-        try:
-            data = conn.sock.recv(65536)
-        except (BlockingIOError, InterruptedError, socket.timeout):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._gone(conn)
-            return
-        conn.seen = time.monotonic()
-        try:
-            messages = conn.reader.feed(data)
-        except BadMessage as e:
-            self._drop(conn, str(e))
-            return
-        for message in messages:
-            if conn.host is None:
-                if not self._hello(conn, message):
-                    return
-            else:
-                self._message(conn, message)
-
-    def _hello(self, conn, message):
-        host = message.get("host")
-        claimed = host if isinstance(host, str) else None
-        given = message.get("proof")
-        if message.get("t") != "hello" or claimed is None or not isinstance(given, str) or \
-                not is_nonce(message.get("nonce")):
-            self._drop(conn, "a connection that did not introduce itself")
-            return False
-        if claimed not in self.expected:
-            self._drop(conn, "a hello from {!r}, which is not another host of this job".format(claimed[:100]))
-            return False
-        if self.addresses.get(claimed) not in (None, conn.address):
-            self._drop(conn, "a hello as {} from {}, which is not {}'s address".format(claimed, conn.address, claimed))
-            return False
-        if not verify(given, self._secret, conn.nonce, claimed, self._identity):
-            why = "a hello as {} without this job's proof (every host needs the same hyperparameters.json and {})" \
-                .format(claimed, CHANNEL_SECRET_ENV)
-            self._drop(conn, why, tell=True)
-            if is_proof(given) and self.addresses.get(claimed) == conn.address:
-                # A launcher of this job's host with another configuration: the job cannot run; fail it
-                # everywhere now rather than wait for that host until the join timeout. Malformed bytes, or
-                # a hello from any other address, change nothing (anyone can send those).
-                self._end(JobResult(CHANNEL, claimed, EXIT_HOSTS, (), "{} is configured differently: {}".format(
-                    claimed, why)), tell_self=True)
-            return False
-        with self._lock:
-            if claimed in self._peers:
-                known = True
-            else:
-                known = False
-                del self._strangers[conn.sock]
-                conn.host = claimed
-                self._peers[claimed] = conn
-            abort = self._abort
-        if known:
-            self._drop(conn, "a second connection as {}".format(claimed))
-            return False
-        conn.send({"t": "welcome", "proof": proof(self._secret, message["nonce"], self.host, self._identity,
-                                                  "welcome")})
-        if abort is not None:  # the job already failed: tell a late host at once
-            conn.send(abort)
-            return True
-        log.info("channel: %s joined (%d of %d hosts)", claimed, len(self._peers) + 1, len(self.expected) + 1)
-        return True
-
-    def _message(self, conn, message):
-        kind = message["t"]
-        if kind == "worker-done":
-            self._worker_done(conn.host)
-        elif kind == "failed":
-            result = reported_result(message, "failed")
-            self.fail(result._replace(host=conn.host) if result.host != conn.host else result)
-        elif kind != "ping":
-            log.warning("channel: ignoring a message of type %r from %s", kind[:40], conn.host)
-
-    def _gone(self, conn):
-        self._forget(conn)
-        if conn.host is not None:
-            with self._lock:
-                finished = self._ended or len(self._done) == len(self.expected) + 1
-            if not finished:
-                self.fail(JobResult(LAUNCHER, conn.host, 1, (), LOST.format(conn.host)))
-
-    def _drop(self, conn, why, tell=False):
-        log.warning("channel: closed a connection from %s: %s", conn.address, why)
-        if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
-            conn.send({"t": "refused", "why": masking.mask(why)})  # masked before the receiver cuts it
-        self._forget(conn)
-
-    def _forget(self, conn):
-        self._strangers.pop(conn.sock, None)
-        try:
-            self._selector.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
-        try:
-            conn.sock.close()
-        except OSError:
-            pass
-
-    def _housekeeping(self, now):
-        for conn in [c for c in self._strangers.values() if now - c.opened > HELLO_TIMEOUT]:
-            self._drop(conn, "no valid hello within {:.0f} s".format(HELLO_TIMEOUT))
-        with self._lock:
-            peers = list(self._peers.values())
-        for conn in peers:
-            if conn.sock.fileno() < 0:
-                continue
-            if now - conn.seen > SILENCE_LIMIT:
-                log.warning("channel: %s has been silent for %.0f s", conn.host, now - conn.seen)
-                self._forget(conn)
-                self._gone(conn)
-            elif not self._closed:
-                conn.send({"t": "ping"})
-        missing = sorted(self.expected - set(self._peers))
-        if missing and now >= self._join_deadline and not self._ended:
-            self.fail(JobResult(LAUNCHER, ", ".join(missing), 1, (), "the launcher on {} did not connect within "
-                                                                    "{:.0f} s".format(", ".join(missing),
-                                                                                      self._join_timeout)))
-
-    # ---- the run loop's side --------------------------------------------------------------------
-
-    def _broadcast(self, message):
-        with self._lock:
-            peers = list(self._peers.values())
-        for conn in peers:
-            conn.send(message)
-
-    def _worker_done(self, host):
-        with self._lock:
-            self._done.add(host)
-            complete = len(self._done) == len(self.expected) + 1
-        if complete:
-            log.info("channel: every worker of the job is done")
-            self._broadcast({"t": "all-done"})
-            self.post(Event(ALL_DONE))
+    def tick(self):
+        return self.relay.tick()
 
     def worker_done(self):
-        """Our own worker finished successfully."""
-        self._worker_done(self.host)
+        """Our own workers finished successfully."""
+        return self.relay.worker_done()
 
-    def fail(self, result):
-        """A failure here or anywhere: tell every host once, and our own loop. A failure that is
-        only a consequence of another Horovod rank's is held ``HOLD`` seconds first: the rank
-        that failed for its own reason may be reported meanwhile, and then it is the cause."""
-        if result.consequence:
-            with self._lock:
-                if self._ended or self._held is not None:
-                    return
-                self._held = result
-            start_thread(self._release_held)
-            return
-        self._end(result, tell_self=result.host != self.host)
-
-    def _release_held(self):
-        time.sleep(HOLD)
-        self._end(self._held, tell_self=self._held.host != self.host)
-
-    def _end(self, result, tell_self):
-        message = failure_message(result)
-        message["t"] = "abort"
-        with self._lock:
-            if self._ended:
-                return
-            self._ended = True
-            self._abort = message
-        self._broadcast(message)
-        if tell_self:
-            self.post(Event(PEER_FAILED, result=result))
+    def fail(self, result, at=None):
+        """A failure here (at ``at``, default now): the job's rules decide, every host is told."""
+        return self.relay.fail(result, at)
 
     def close(self, late_hosts_wait=5.0):
         """Stop listening. After a failure, first give hosts that have not joined yet a few seconds
         to connect and hear about it, rather than wait for the join timeout."""
         deadline = time.monotonic() + late_hosts_wait
-        while self._abort is not None and time.monotonic() < deadline:
-            with self._lock:
-                missing = self.expected - set(self._peers)
-            if not missing:
-                break
+        while self.relay.abort is not None and time.monotonic() < deadline and self._hub.missing():
             time.sleep(0.05)
-        self._ended = True
-        self._closed = True
-        try:
-            self._server.close()
-        except OSError:
-            pass
+        self._hub.close()
 
 
 class Member:
@@ -374,7 +103,6 @@ class Member:
         self.host = host
         self.post = post
         self._coordinator = coordinator_host
-        self._told_consequence = False
         self._lock = threading.Lock()
         self._ended = False
         self._all_done = False
@@ -449,7 +177,7 @@ class Member:
         except Exception as e:  # never a silent death: the job ends, saying why
             log.error("channel: internal error: %r", e)
             self._ended = True
-            self.post(Event(PEER_FAILED, result=_internal(self.host, e)))
+            self.post(Event(PEER_FAILED, result=internal_error(self.host, e)))
             return
         if not self._ended and not self._all_done:
             self._ended = True
@@ -480,7 +208,8 @@ class Member:
                     self.post(Event(ALL_DONE))
                 elif kind == "abort":
                     self._ended = True
-                    self.post(Event(PEER_FAILED, result=reported_result(message, "failed")))
+                    root, others = reported_verdict(message)
+                    self.post(Event(PEER_FAILED, result=root, others=others))
                     return
                 elif kind == "refused":
                     self._refuse_coordinator("refused {}: {}".format(self.host, field(message, "why", str, "")[:1000]))
@@ -502,17 +231,24 @@ class Member:
                 return
             time.sleep(PING_EVERY)
 
+    deadline = None  # the first host keeps the job's rules and their timer: nothing to time here
+
+    def tick(self):
+        return []
+
     def worker_done(self):
         _send(self._sock, self._lock, {"t": "worker-done", "host": self.host})
+        return []
 
-    def fail(self, result):
-        """Tell the coordinator of a failure here: once, or a second time when the first was only
-        a consequence of another rank's failure and this one is its cause."""
-        if self._ended and not (self._told_consequence and not result.consequence):
-            return
-        self._ended = True
-        self._told_consequence = result.consequence
-        _send(self._sock, self._lock, failure_message(result))
+    def fail(self, result, at=None):
+        """Tell the coordinator of a failure here that happened at ``at`` (default now), as its age:
+        each consequence of another Horovod rank's failure, until a failure of this host's own (or
+        the job's end) has been told. The verdict comes back as an ``abort``."""
+        if self._ended:
+            return []
+        self._ended = not result.consequence
+        _send(self._sock, self._lock, failure_message(result, 0.0 if at is None else time.monotonic() - at))
+        return []
 
     def close(self):
         """End the connection gracefully: what was sent (a failure) is read by the coordinator before

@@ -23,7 +23,6 @@ log = get_logger(__name__)
 
 EARLY_EXIT_GRACE = 10.0  # seconds a role may precede the workers in exiting 0 (they may be finishing too)
 EARLY_NOTE = "it exited before the workers finished"
-SETTLE = 5.0  # seconds a host waits for the cause of a Horovod rank's failure that is a consequence
 
 
 class JobState(enum.Enum):
@@ -87,9 +86,13 @@ def stop_plan(state, signum, stop_grace, failure_grace, linger=0.0):
 
 class JobPolicy:
     """This host's decisions. Feed it with ``started``, ``handle(event)`` and ``timed_out``;
-    read ``state``, ``results`` (failures, the root cause first), ``deadline`` (when it needs
-    ``timed_out`` called) and the messages for the other hosts it queued in ``outbox``
-    (``("worker-done", None)`` or ``("failed", JobResult)``)."""
+    read ``state``, ``results`` (failures, the root cause first, then the others, earliest
+    first), ``deadline`` (when it needs ``timed_out`` called) and what it queued in ``outbox``
+    for the job's rules (``("worker-done", None, None)`` or ``("failed", JobResult, at)``).
+
+    A failure here decides this host's job at once, unless it is only a consequence of another
+    Horovod rank's failure: that one goes to the job's rules (on the first host, ``jobrules``),
+    and this host waits for their verdict (a ``PEER_FAILED`` event), or for a failure of its own."""
 
     def __init__(self, host, multi_host=False, linger=3.0, clock=time.monotonic, early_grace=EARLY_EXIT_GRACE,
                  user_failed=lambda: False):
@@ -109,6 +112,7 @@ class JobPolicy:
         self._workers_left = 1  # this host's workers (Horovod ranks) that have not finished
         self._early = None  # a role that exited 0 before the workers were done
         self._all_done = not multi_host
+        self._consequences = []  # failures here that only say another rank failed: the verdict decides
 
     def _become(self, state):
         log.debug("job: %s -> %s", self.state.value, state.value)
@@ -130,6 +134,7 @@ class JobPolicy:
     def handle(self, event):
         """Take one event. Events that mean nothing in the current state are ignored."""
         if self.state.final:
+            self._add_others(event)
             return
         if event.kind == SIGNAL:
             self._stop(event.signum)
@@ -139,7 +144,7 @@ class JobPolicy:
                 self.signum = event.result.signal
                 self._become(JobState.STOPPED)
             else:
-                self._fail(event.result, tell=False)
+                self._fail(event.result, tell=False, others=event.others)
         elif event.kind == ALL_DONE:
             self._all_done = True
             if self.state == JobState.WAITING:
@@ -164,17 +169,21 @@ class JobPolicy:
         result = event.result
         if event.child in self._status:
             self._status[event.child] = result.status
-        if result.status != 0:
+        if result.status != 0 and result.consequence and result.role == WORKER:
+            self._consequences.append(result)
+            self.outbox.append(("failed", result, self._time(event)))
+        elif result.status != 0:
             early = result.role in SUPPORT_ROLES and self.state in (JobState.RUNNING, JobState.WAITING)
-            self._fail(result._replace(note=EARLY_NOTE) if early and not result.note else result)
+            self._fail(result._replace(note=EARLY_NOTE) if early and not result.note else result, at=self._time(event),
+                       others=self._consequences)
         elif result.role == WORKER:
             self._workers_left -= 1
             if self._workers_left > 0:  # another rank of this host still runs
                 return
             if self.user_failed():  # the script said it failed: the job fails as a whole, not this host alone
-                self._fail(result._replace(status=1, note=USER_FAILURE_NOTE, recorded=True))
+                self._fail(result._replace(status=1, note=USER_FAILURE_NOTE, recorded=True), at=self._time(event))
                 return
-            self.outbox.append(("worker-done", None))
+            self.outbox.append(("worker-done", None, None))
             if self._all_done:
                 self._wind_down()
             else:
@@ -193,11 +202,21 @@ class JobPolicy:
         self._become(JobState.WINDING_DOWN)
         self.deadline = self.clock() + self.linger
 
-    def _fail(self, result, tell=True):
+    def _time(self, event):
+        return self.clock() if event.at is None else event.at
+
+    def _fail(self, result, tell=True, at=None, others=()):
         self.results.append(result)
+        self.results.extend(others)
         if tell:
-            self.outbox.append(("failed", result))
+            self.outbox.append(("failed", result, self.clock() if at is None else at))
         self._become(JobState.FAILED)
+
+    def _add_others(self, event):
+        """The verdict on a failure of this host's own, which it decided already: the job's other
+        failures, as the first host knew them."""
+        if event.kind == PEER_FAILED and self.state == JobState.FAILED and event.result == self.results[0]:
+            self.results[1:] = event.others  # this host's own other failures among them, in time order
 
     def stop_plan(self, signum, stop_grace, failure_grace):
         """How to stop what is left of the job now that it ended -> ``Stop`` (see ``stop_plan``);
@@ -206,30 +225,45 @@ class JobPolicy:
 
     def _stop(self, signum):
         self.signum = signum
-        self.outbox.append(("failed", stopped_result(self.host, signum)))
+        self.outbox.append(("failed", stopped_result(self.host, signum), self.clock()))
         self._become(JobState.STOPPED)
 
 
+def decider(policy, channel):
+    """Where this host's failures go to be decided: the channel to the first host (where the job's
+    rules are), or, for a job of one host, those rules here (a ``relay.Relay`` without sockets,
+    which has no other host to hear from and so never posts)."""
+    if channel is not None:
+        return channel
+    from .relay import Relay
+
+    return Relay(policy.host, (policy.host,), post=None, clock=policy.clock)
+
+
 def _deliver(policy, channel):
-    """Send what the policy queued for the other hosts."""
+    """Send what the policy queued for the job's rules; take in what they decided at once."""
     while policy.outbox:
-        kind, result = policy.outbox.pop(0)
-        if channel is None:
-            continue
-        if kind == "worker-done":
-            channel.worker_done()
-        else:
-            channel.fail(result)
+        kind, result, at = policy.outbox.pop(0)
+        events = channel.worker_done() if kind == "worker-done" else channel.fail(result, at)
+        for event in events:
+            policy.handle(event)
 
 
-def _wait(policy, processes):
-    """The next event, or None once the policy's deadline has passed."""
-    if policy.deadline is None:
+def _wait(policy, processes, channel):
+    """The next event, or None once the policy's or the job's rules' deadline has passed."""
+    deadlines = [d for d in (policy.deadline, channel.deadline) if d is not None]
+    if not deadlines:
         return processes.next_event(None)
-    return processes.next_event(max(0.0, policy.deadline - policy.clock()))
+    return processes.next_event(max(0.0, min(deadlines) - policy.clock()))
 
 
-def take_pending(policy, processes, channel=None):
+def _timed_out(policy, channel):
+    policy.timed_out()
+    for event in channel.tick():
+        policy.handle(event)
+
+
+def take_pending(policy, processes, channel):
     """Feed the policy what already happened (a stop, another host's failure) without waiting."""
     while not policy.state.final:
         event = processes.next_event(0)
@@ -242,6 +276,7 @@ def take_pending(policy, processes, channel=None):
 def run(policy, processes, specs, channel=None):
     """Start ``specs`` (roles first, the worker last) unless the job already ended, then decide
     until the policy reaches a final state. Returns the policy."""
+    channel = decider(policy, channel)
     take_pending(policy, processes, channel)
     if policy.state.final:  # another host failed, or a stop came, while we were getting ready
         return policy
@@ -249,52 +284,20 @@ def run(policy, processes, specs, channel=None):
     policy.started({h: spec.role for h, spec in zip(handles, specs) if spec.role in SUPPORT_ROLES},
                    workers=sum(1 for spec in specs if spec.role == WORKER))
     while not policy.state.final:
-        event = _wait(policy, processes)
+        event = _wait(policy, processes, channel)
         if event is None:
-            policy.timed_out()
+            _timed_out(policy, channel)
         else:
-            if event.kind == EXIT and event.result.consequence:
-                event = _await_cause(event, processes, policy, channel)
             policy.handle(event)
         _deliver(policy, channel)
     return policy
-
-
-def _await_cause(event, processes, policy, channel):
-    """A Horovod rank's failure that is only a consequence of another rank's -> the event to
-    decide on.
-
-    When one rank fails, the others error out too ("Horovod has been shut down"), and one of them
-    may finish exiting first, here or on another host. Such a consequence is told to the other
-    hosts at once (the first host's launcher holds it a while, waiting for the cause), and this
-    host waits up to ``SETTLE`` seconds for the cause: a rank here that failed for its own reason,
-    or the job's decision from the first host. Other events that come meanwhile are put back."""
-    if channel is not None:
-        channel.fail(event.result)
-    deadline = policy.clock() + SETTLE
-    kept = []
-    try:
-        while policy.clock() < deadline:
-            other = processes.next_event(max(0.0, deadline - policy.clock()))
-            if other is None:
-                break
-            if other.kind == EXIT and other.result.role == WORKER and other.result.status != 0:
-                if not other.result.consequence:
-                    return other
-            elif other.kind == PEER_FAILED:
-                return other
-            else:
-                kept.append(other)
-    finally:
-        for other in kept:
-            processes.post(other)
-    return event
 
 
 def run_helper(policy, processes, spec, channel=None):
     """Run a helper process (pip) to its end while the job is being prepared -> its
     ``JobResult``, or None when a stop or another host's failure ended the job meanwhile (the
     helper is then killed, and ``policy`` says why)."""
+    channel = decider(policy, channel)
     take_pending(policy, processes, channel)
     if policy.state.final:
         return None

@@ -14,12 +14,14 @@ import sys
 import tempfile
 import time
 
-from . import names
-from .outcome import EXIT, SIGNAL
+from . import jobstate, names
+from .outcome import SIGNAL
 from .plan import ProcessSpec
 from .ports import free_ps_port
+from .roles import WORKER
 from .signals import StopSignals, forwarded
 from .supervisor import Supervisor
+
 
 EXAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "examples", "linear_regression")
@@ -211,29 +213,29 @@ def launcher_limits(environ):
 
 
 def run_hosts(supervisor, launchers, stop_after_failure=30.0):
-    """Run one launcher per host -> (the job's exit status, the stop signal or 0). Every launcher
-    of a failed job exits with the root cause's status, so the first failure's is the job's."""
-    for host, base, env in launchers:
-        supervisor.start(ProcessSpec(host, (sys.executable, "-m", LAUNCHER), env, base, "{} | ".format(host)))
-    statuses = {}
-    failures = []  # hosts in the order their launchers failed
-    deadline = None
-    signum = 0
-    while len(statuses) < len(launchers):
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        event = supervisor.next_event(timeout)
-        if event is None:  # hosts still running long after another failed: the channel should have ended them
-            break
-        if event.kind == SIGNAL:
-            signum = event.signum
-            break
-        if event.kind == EXIT:
-            statuses[event.role] = event.result.status
-            if event.result.status != 0:
-                failures.append(event.role)
-                if deadline is None:
-                    deadline = time.monotonic() + stop_after_failure
-    return (statuses[failures[0]] if failures else 0), signum, statuses
+    """Run one launcher per host, decided by the policy a host uses for its own processes
+    (``jobstate``): each launcher is one of the job's workers, so the first to fail decides (every
+    launcher of a failed job exits with the root cause's status) and a stop signal stops. After a
+    failure the other launchers get ``stop_after_failure`` seconds to end by themselves (the channel
+    ends them). -> the policy."""
+    specs = [ProcessSpec(WORKER, (sys.executable, "-m", LAUNCHER), env, base, "{} | ".format(host), rank=i)
+             for i, (host, base, env) in enumerate(launchers)]
+    policy = jobstate.run(jobstate.JobPolicy("local"), supervisor, specs)
+    if policy.state == jobstate.JobState.FAILED:
+        deadline = time.monotonic() + stop_after_failure
+        while any(child.result() is None for child in supervisor.children):
+            event = supervisor.next_event(max(0.0, deadline - time.monotonic()))
+            if event is None or event.kind == SIGNAL:  # still running long after: the channel should have ended them
+                break
+    return policy
+
+
+def exit_status(policy, signum):
+    """The job's exit status, as ``outcome`` decides a host's: the root cause's, or 128+N after a stop."""
+    from .outcome import Ending, Facts, decide
+
+    ending = Ending(state="stopped", signum=signum) if signum else Ending(policy.state.value, tuple(policy.results))
+    return decide(Facts("local", multi_host=True), ending).exit_status
 
 
 def report(launchers, statuses):
@@ -262,16 +264,18 @@ def main(argv=None):
     signals.install()
     launchers = plan_hosts(args, root)
     print("mx-train: {} host(s) under {}".format(len(launchers), root), file=sys.stderr)
-    status, signum, statuses = run_hosts(supervisor, launchers, failure_wait)
+    policy = run_hosts(supervisor, launchers, failure_wait)
+    signum = signals.signum
     if signum:
         print("mx-train: received {}; stopping every host (Ctrl-C again: kill their jobs at once)".format(
             signal.Signals(signum).name), file=sys.stderr)
-        status = 128 + signum
     supervisor.stop(forwarded(signum))
+    status = exit_status(policy, signum)
+    statuses = {}
     for child in supervisor.children:
         result = child.result()
         if result is not None:
-            statuses.setdefault(child.spec.role, result.status)
+            statuses[launchers[child.spec.rank][0]] = result.status
     report(launchers, statuses)
     if status == 0:
         print("mx-train: the job succeeded; model in {}".format(os.path.join(launchers[0][1], "model")),

@@ -11,6 +11,9 @@ from . import masking
 from .outcome import LAUNCHER, JobResult
 
 MAX_MESSAGE = 64 * 1024  # bytes in one JSON line
+MAX_AGE = 3600.0  # seconds: a failure's age as received is kept within 0 and this
+MAX_OTHERS = 20  # other failures an abort carries (the failure file shows fewer)
+OTHER_TEXT = 300  # characters of each other failure's note and reason an abort carries
 
 
 def job_secret(hyperparameters, given=None):
@@ -114,11 +117,42 @@ def reported_result(message, note):
                      message.get("consequence") is True, message.get("recorded") is True)
 
 
-def failure_message(result):
-    """A failure -> the message that tells the other hosts. Its texts are masked here, before
-    the window of the last 20 stderr lines and before the receiver cuts them."""
-    tail = masking.mask("\n".join(result.stderr_tail)).split("\n")[-20:] if result.stderr_tail else []
+def reported_age(message):
+    """How many seconds before it was sent the failure in ``message`` happened (0 when not said)."""
+    age = message.get("age", 0.0)
+    if not isinstance(age, (int, float)) or isinstance(age, bool) or not age > 0:
+        return 0.0
+    return min(float(age), MAX_AGE)
+
+
+def failure_message(result, age=0.0, tail=True):
+    """A failure that happened ``age`` seconds ago -> the message that tells the other hosts. Its
+    texts are masked here, before the window of the last 20 stderr lines and before the receiver
+    cuts them. Without ``tail``: no stderr lines (another failure, listed below the root cause)."""
+    lines = masking.mask("\n".join(result.stderr_tail)).split("\n")[-20:] if tail and result.stderr_tail else []
     return {"t": "failed", "host": result.host, "role": result.role, "status": result.status,
-            "note": masking.mask(result.note), "tail": tail, "signal": result.signal,
+            "note": masking.mask(result.note), "tail": lines, "signal": result.signal,
             "reason": masking.mask(result.reason), "rank": result.rank, "consequence": result.consequence,
-            "recorded": result.recorded}
+            "recorded": result.recorded, "age": round(max(0.0, age), 3)}
+
+
+def verdict_message(verdict):
+    """The first host's ``jobrules.Verdict`` -> the message every host is told: ``all-done``, or
+    ``abort`` with the root cause and (without their stderr) the first ``MAX_OTHERS`` other failures."""
+    if not verdict.failed:
+        return {"t": "all-done"}
+    message = failure_message(verdict.root)
+    del message["age"]
+    others = [failure_message(r, tail=False) for r in verdict.others[:MAX_OTHERS]]
+    for other in others:  # masked first, then cut: the failure file shows 200 characters of each
+        other.update(note=other["note"][:OTHER_TEXT], reason=other["reason"][:OTHER_TEXT])
+        del other["age"]
+    message.update(t="abort", others=others)
+    return message
+
+
+def reported_verdict(message):
+    """An ``abort`` message -> (the root cause, the other failures) as ``JobResult`` values."""
+    others = field(message, "others", list, [])[:MAX_OTHERS]
+    return reported_result(message, "failed"), tuple(reported_result(m, "failed") for m in others
+                                                     if isinstance(m, dict))

@@ -74,6 +74,8 @@ class Event(NamedTuple):
     result: Optional[JobResult] = None  # EXIT, PEER_FAILED
     signum: int = 0  # SIGNAL
     child: object = None  # EXIT: the process handle the starter returned
+    others: Tuple[JobResult, ...] = ()  # PEER_FAILED: the job's other failures, earliest first
+    at: Optional[float] = None  # EXIT: when it happened (``time.monotonic``); None: when it is taken
 
 
 EXIT = "exit"  # a process started for this host ended
@@ -96,7 +98,7 @@ class Ending(NamedTuple):
     """Whatever ended the job, as the launcher saw it."""
 
     state: str = "succeeded"  # the run loop's final ``JobState`` value, or "preparing" if it never ran
-    results: Tuple[JobResult, ...] = ()  # failures, the root cause first
+    results: Tuple[JobResult, ...] = ()  # failures: the root cause first, then the others, earliest first
     error: Optional[BaseException] = None  # an exception that ended the job
     traceback: str = ""  # for an unexpected exception
     signum: int = 0  # the first stop signal the launcher received, if any
@@ -114,7 +116,7 @@ class Outcome(NamedTuple):
     detail: str  # below the blocks: a stderr tail
     exit_status: int
     error: str = ""  # the error itself (an exception's "type: message"), last on line 1
-    others: Tuple[str, ...] = ()  # other failures of the job, one line each (the block is empty for now)
+    others: Tuple[str, ...] = ()  # the job's other failures, earliest first, one line each
     attempts: Tuple[str, ...] = ()  # earlier attempts of the job, one line each (empty for now)
 
     @property
@@ -132,8 +134,14 @@ class Outcome(NamedTuple):
 
 
 def exit_status(returncode):
-    """Popen's returncode -> a shell-style exit status: signal N becomes 128+N."""
+    """Popen's returncode (``-N`` for a death by signal N) -> a shell-style exit status: signal N
+    becomes 128+N. The one place that does this sum."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_status(signum):
+    """The exit status that stands for signal ``signum`` (128+N)."""
+    return exit_status(-signum)
 
 
 def describe_status(status, signum=0):
@@ -250,7 +258,7 @@ def result_line(result, facts):
 
 def stopped_result(host, signum):
     """What a launcher that received stop signal ``signum`` tells the other hosts."""
-    return JobResult(LAUNCHER, host, 128 + signum, (), "Job stopped: the launcher received {}".format(
+    return JobResult(LAUNCHER, host, signal_status(signum), (), "Job stopped: the launcher received {}".format(
         signal_name(signum)), signum)
 
 
@@ -275,7 +283,7 @@ def decide(facts, ending):
         outcome = _of_stop(facts, ending)
     elif ending.signum:  # the job had finished; the signal came while its last processes were stopped
         outcome = Outcome("stopped", "the launcher received {} while it was stopping the job's remaining processes "
-                          "(the job itself had finished)".format(signal_name(ending.signum)), "", 128 + ending.signum)
+                          "(the job itself had finished)".format(signal_name(ending.signum)), "", signal_status(ending.signum))
     elif ending.user_failure_file:
         outcome = Outcome("user script", "{} {}".format(facts.entry_point, USER_FAILURE_NOTE), "", 1)
     else:
@@ -292,18 +300,28 @@ def _of_error(error, traceback_text):
     return Outcome("internal error", "the launcher failed: {!r}".format(error), traceback_text, EXIT_INTERNAL)
 
 
+def other_line(result, facts):
+    """Another failure of the job, for the block below line 1: its own line 1 (a host's launcher's
+    words preceded by the host)."""
+    line = result_line(result, facts)
+    return "{}: {}".format(result.host, line) if result.role in (LAUNCHER, CHANNEL) else line
+
+
 def _of_results(facts, results):
     root = results[0]
     detail = tail_text("its stderr", root.stderr_tail)
+    others = tuple(other_line(r, facts) for r in results[1:])
     if root.host != facts.current_host:
-        return Outcome("peer host", "{}: {}".format(root.host, result_line(root, facts)), detail, root.status or 1)
-    return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1, result_error(root))
+        return Outcome("peer host", "{}: {}".format(root.host, result_line(root, facts)), detail, root.status or 1,
+                       others=others)
+    return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1, result_error(root),
+                   others)
 
 
 def _of_stop(facts, ending):
     name = signal_name(ending.signum)
     message = "the launcher received {} before the job finished".format(name)
-    status = 128 + ending.signum
+    status = signal_status(ending.signum)
     worker = ending.worker
     detail = ""
     if worker is not None:

@@ -201,8 +201,10 @@ def run(argv):
         # sys.exit("message"): Python prints the message and exits 1; the message is the error.
         return status, False, describe_exception(e) if status and not isinstance(e.code, int) else ""
     except KeyboardInterrupt as e:
+        from .outcome import signal_status  # only now: the runner's start stays light
+
         print_user_traceback(e)
-        return 128 + SIGINT, False, describe_exception(e)
+        return signal_status(SIGINT), False, describe_exception(e)
     except BaseException as e:  # whatever the script raised: report it the way Python does
         print_user_traceback(e)
         return 1, is_consequence(e), describe_exception(e)

@@ -58,8 +58,9 @@ class Child:
 
     def _wait(self, events):
         self.popen.wait()
+        ended = time.monotonic()  # when it happened, before its output is drained
         self.drain(DRAIN_AFTER_EXIT)
-        events.put(Event(EXIT, role=self.spec.role, result=self.result(), child=self))
+        events.put(Event(EXIT, role=self.spec.role, result=self.result(), child=self, at=ended))
 
     def drain(self, timeout):
         """Wait until the output threads have copied everything the child wrote (end of file on

@@ -4,6 +4,7 @@ launcher, no mpirun, no ssh. Needs Horovod (scripts/install_horovod.sh; .ci/run 
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -64,6 +65,35 @@ def test_a_rank_that_raises_on_host_2_ends_the_job_everywhere(tmp_path):
     assert failure_first_line(os.path.join(root, "algo-1")) == "Job failed on algo-2: " + cause
     assert "ValueError: rank 2 fails on purpose" in read(root, "algo-1", "output", "failure")
     assert time.monotonic() - began < 60
+    assert_no_process_left(root)
+
+
+def other_failures(base):
+    """The lines of the failure file's block of other failures under ``base`` (none: [])."""
+    lines = read(base, "output", "failure").splitlines()
+    if "Other failures:" not in lines:
+        return []
+    block = lines[lines.index("Other failures:") + 1:]
+    return block[:block.index("")] if "" in block else block
+
+
+def test_consequences_that_arrive_before_their_cause_are_held_and_listed_below_it(tmp_path):
+    # Ranks 0 and 1 (algo-1) raise Horovod's own error at once; rank 2 (algo-2) fails for its own
+    # reason 1 s later (2 s within the first host's settle time), and rank 3 errors out when the
+    # others are gone. Rank 2's failure is the root cause everywhere; the consequences that reached
+    # the first host before it are listed below it, each rank once.
+    proc, root = start(tmp_path, "allreduce.py", "--hp", "consequence_ranks=0,1", "--hp", "fail_rank=2",
+                       "--hp", "sleep=1")
+    out = finish(proc)[0]
+    assert proc.returncode == 1, out[-4000:]
+    cause = "User script failed: allreduce.py (rank 2) on algo-2 exited with status 1: ValueError: rank 2 fails on purpose"
+    assert failure_first_line(os.path.join(root, "algo-2")) == cause
+    assert failure_first_line(os.path.join(root, "algo-1")) == "Job failed on algo-2: " + cause
+    others = other_failures(os.path.join(root, "algo-1"))
+    consequence = re.compile(r"  User script failed: allreduce\.py \(rank ([013])\) on algo-[12] exited with status 1: "
+                             r"(horovod\.common\.exceptions\.HorovodInternalError|mxnet\.base\.MXNetError): ")
+    assert others and all(consequence.match(line) for line in others), others
+    assert len({consequence.match(line).group(1) for line in others}) == len(others)  # each rank once
     assert_no_process_left(root)
 
 

@@ -6,7 +6,9 @@ import signal
 import pytest
 
 from mx_training_toolkit import jobstate
-from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, SETTLE, JobPolicy, JobState, Stop
+from mx_training_toolkit.jobrules import SETTLE
+from mx_training_toolkit.jobstate import EARLY_EXIT_GRACE, JobPolicy, JobState, Stop
+from mx_training_toolkit.relay import Relay
 from mx_training_toolkit.outcome import ALL_DONE, EXIT, PEER_FAILED, SIGNAL, Event, JobResult, stopped_result
 from mx_training_toolkit.plan import ProcessSpec
 from mx_training_toolkit.roles import PS_ROLES, WORKER
@@ -63,14 +65,23 @@ class FakeProcesses:
 
 
 class FakeChannel:
+    """A member's channel: records what it is told; the verdicts come as events, if at all."""
+
+    deadline = None
+
     def __init__(self):
         self.sent = []
 
+    def tick(self):
+        return []
+
     def worker_done(self):
         self.sent.append("worker-done")
+        return []
 
-    def fail(self, result):
+    def fail(self, result, at):
         self.sent.append("failed {} {} {}".format(result.role, result.host, result.status))
+        return []
 
 
 def spec(role):
@@ -230,15 +241,25 @@ class RankProcesses(FakeProcesses):
         self.history.insert(0, (self.clock.now, "posted", event))
 
 
-def play_ranks(history, ranks=(0, 1), rendezvous=True, multi_host=True):
+def play_ranks(history, ranks=(0, 1), rendezvous=True, multi_host=True, first_host=False):
+    """A Horovod host's loop: a member's (``FakeChannel``), or the first host's, whose channel's
+    relay keeps the job's rules (a real ``Relay`` on the fake clock; what it tells the other
+    hosts is recorded in ``sent``)."""
     clock = FakeClock()
     processes = RankProcesses(clock, history)
-    channel = FakeChannel()
+    sent = []
+    if first_host:
+        channel = Relay("algo-1", ("algo-1", "algo-2"), processes.post, clock=clock,
+                        send_all=lambda m: sent.append("{} {} {} {}".format(m["t"], m.get("host"), m.get("status"),
+                                                                           len(m.get("others", ())))))
+    else:
+        channel = FakeChannel()
+        sent = channel.sent
     specs = ([ProcessSpec("rendezvous", ("x",), {}, "/")] if rendezvous else []) + \
         [ProcessSpec("worker", ("x",), {}, "/", rank=r) for r in ranks]
     policy = JobPolicy("algo-1", multi_host, GRACE, clock)
     jobstate.run(policy, processes, specs, channel)
-    return policy.state, [(r.role, r.status, r.rank, r.note) for r in policy.results], clock.now, channel.sent
+    return policy.state, [(r.role, r.status, r.rank, r.note) for r in policy.results], clock.now, sent
 
 
 HOROVOD = [
@@ -250,19 +271,84 @@ HOROVOD = [
      ["failed worker algo-1 134"]),
     ("the rendezvous server dies early", [(2, "exit", "rendezvous", 1)], JobState.FAILED,
      [("rendezvous", 1, None, EARLY)], 2, ["failed rendezvous algo-1 1"]),
-    ("a consequence waits for its cause, here", [(2, "consequence", "rank1", 1), (3, "exit", "rank0", 7)],
-     JobState.FAILED, [("worker", 7, 0, "")], 3, ["failed worker algo-1 1", "failed worker algo-1 7"]),
-    ("a consequence waits for the first host's decision", [(2, "consequence", "rank1", 1), (2.5, "peer", "algo-2", 3)],
+    ("a consequence waits for its cause, here; it is listed below it", [(2, "consequence", "rank1", 1),
+                                                                        (3, "exit", "rank0", 7)],
+     JobState.FAILED, [("worker", 7, 0, ""), ("worker", 1, 1, "")], 3,
+     ["failed worker algo-1 1", "failed worker algo-1 7"]),
+    ("a consequence waits for the first host's verdict", [(2, "consequence", "rank1", 1), (2.5, "peer", "algo-2", 3)],
      JobState.FAILED, [("worker", 3, None, "")], 2.5, ["failed worker algo-1 1"]),
-    ("a consequence with no cause in sight decides after the wait", [(2, "consequence", "rank1", 1)],
-     JobState.FAILED, [("worker", 1, 1, "")], 2 + SETTLE,
-     ["failed worker algo-1 1", "failed worker algo-1 1"]),  # told twice; the channel keeps the first
 ]
 
 
 @pytest.mark.parametrize("name,history,state,results,end,sent", HOROVOD, ids=[row[0] for row in HOROVOD])
 def test_horovod_decisions(name, history, state, results, end, sent):
     assert play_ranks(history) == (state, results, pytest.approx(end), sent)
+
+
+def test_a_member_has_no_timer_of_its_own_for_a_consequence():
+    # The verdict is the first host's: without it (and without a failure here) the loop waits.
+    with pytest.raises(AssertionError, match="wait forever at t=2"):
+        play_ranks([(2, "consequence", "rank1", 1)])
+
+
+def peer_failure(host, status, consequence=False):
+    return Event(PEER_FAILED, result=JobResult("worker", host, status, rank=3, consequence=consequence))
+
+
+# The first host: its relay keeps the job's rules; ``sent``: what every other host is told.
+FIRST_HOST = [
+    ("an ordinary failure here decides at once", [(2, "exit", "rank1", 3)], JobState.FAILED,
+     [("worker", 3, 1, "")], 2, ["abort algo-1 3 0"]),
+    ("a consequence with no cause in sight decides when the settle time is up",
+     [(2, "consequence", "rank1", 1)], JobState.FAILED, [("worker", 1, 1, "")], 2 + SETTLE, ["abort algo-1 1 0"]),
+    ("a consequence here, then its cause here", [(2, "consequence", "rank1", 1), (2.5, "exit", "rank0", 6)],
+     JobState.FAILED, [("worker", 6, 0, ""), ("worker", 1, 1, "")], 2.5, ["abort algo-1 6 1"]),
+    ("a consequence here, then another host's ordinary failure: the cause", [
+        (2, "consequence", "rank1", 1), (2.4, "posted", "algo-2", 2)], JobState.FAILED,
+     [("worker", 2, 3, ""), ("worker", 1, 1, "")], 2.4, ["abort algo-2 2 1"]),
+    ("a consequence that came from another host, then the settle time: the earliest is the root", [
+        (1, "posted", "algo-2", 1, True), (2, "consequence", "rank1", 1)], JobState.FAILED,
+     [("worker", 1, 3, ""), ("worker", 1, 1, "")], 1 + SETTLE, ["abort algo-2 1 1"]),
+    ("this host's ranks done; another host's consequence is decided by the timer here",
+     [(1, "exit", "rank0", 0), (1, "exit", "rank1", 0), (2, "posted", "algo-2", 1, True)], JobState.FAILED,
+     [("worker", 1, 3, "")], 2 + SETTLE, ["abort algo-2 1 0"]),
+]
+
+
+class FirstHostProcesses(RankProcesses):
+    """``(at, "posted", host, status[, consequence])``: another host's failure reaches the relay then."""
+
+    def __init__(self, clock, history, relay_box):
+        super().__init__(clock, history)
+        self.relay_box = relay_box
+
+    def _event(self, what, *args):
+        if what == "posted" and isinstance(args[0], str):
+            from mx_training_toolkit.messages import failure_message
+
+            result = peer_failure(*args).result
+            self.relay_box[0].received(result.host, failure_message(result))
+            return self.next_event(0) or self._event("nothing")
+        if what == "nothing":
+            return Event("nothing")
+        return super()._event(what, *args)
+
+
+@pytest.mark.parametrize("name,history,state,results,end,sent", FIRST_HOST, ids=[row[0] for row in FIRST_HOST])
+def test_the_first_hosts_decisions(name, history, state, results, end, sent):
+    clock = FakeClock()
+    box = []
+    processes = FirstHostProcesses(clock, history, box)
+    told = []
+    relay = Relay("algo-1", ("algo-1", "algo-2"), processes.post, clock=clock,
+                  send_all=lambda m: told.append("{} {} {} {}".format(m["t"], m.get("host"), m.get("status"),
+                                                                     len(m.get("others", ())))))
+    box.append(relay)
+    specs = [ProcessSpec("worker", ("x",), {}, "/", rank=r) for r in (0, 1)]
+    policy = JobPolicy("algo-1", True, GRACE, clock)
+    jobstate.run(policy, processes, specs, relay)
+    assert (policy.state, [(r.role, r.status, r.rank, r.note) for r in policy.results], clock.now, told) == \
+        (state, results, pytest.approx(end), sent)
 
 
 def peer_stopped(host, signum):
@@ -338,6 +424,6 @@ def test_a_worker_that_exits_0_after_writing_its_own_failure_file_fails_the_job_
 
     policy = JobPolicy("algo-2", multi_host=True, user_failed=lambda: True)
     policy.started({})
-    policy.handle(Event(EXIT, result=JobResult("worker", "algo-2", 0)))
+    policy.handle(Event(EXIT, result=JobResult("worker", "algo-2", 0), at=4.0))
     assert policy.state == JobState.FAILED
-    assert policy.outbox == [("failed", JobResult("worker", "algo-2", 1, note=USER_FAILURE_NOTE, recorded=True))]
+    assert policy.outbox == [("failed", JobResult("worker", "algo-2", 1, note=USER_FAILURE_NOTE, recorded=True), 4.0)]

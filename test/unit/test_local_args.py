@@ -81,3 +81,19 @@ def test_a_relative_base_dir_is_made_absolute(tmp_path, monkeypatch):
 ])
 def test_mx_train_waits_longer_than_its_launchers_graces(environ, limits):
     assert local.launcher_limits(environ) == limits
+
+
+@pytest.mark.parametrize("state,statuses,signum,status", [
+    ("succeeded", (), 0, 0),
+    ("failed", (3, 1), 0, 3),  # the first launcher to fail: the root cause's status, which every launcher exits with
+    ("failed", (3,), 2, 130),  # a Ctrl-C while the others were still ending
+    ("stopped", (), 15, 143),
+])
+def test_mx_trains_status_is_decided_as_a_hosts(state, statuses, signum, status):
+    from mx_training_toolkit.jobstate import JobPolicy, JobState
+    from mx_training_toolkit.outcome import JobResult
+
+    policy = JobPolicy("local")
+    policy.state = JobState(state)
+    policy.results = [JobResult("worker", "local", s, rank=i) for i, s in enumerate(statuses)]
+    assert local.exit_status(policy, signum) == status

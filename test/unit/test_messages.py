@@ -123,3 +123,45 @@ def test_a_nonce_is_32_hex_digits(value, ok):
     from mx_training_toolkit.messages import is_nonce
 
     assert is_nonce(value) is ok
+
+
+@pytest.mark.parametrize("age,read", [(1.5, 1.5), (0, 0.0), (-3, 0.0), ("2", 0.0), (True, 0.0), (None, 0.0),
+                                      (float("nan"), 0.0), (1e12, 3600.0)])
+def test_a_failures_age_is_read_within_bounds(age, read):
+    from mx_training_toolkit.messages import reported_age
+
+    assert reported_age({"t": "failed", "age": age}) == read
+
+
+def test_a_failure_message_carries_its_age():
+    from mx_training_toolkit.messages import failure_message, reported_age
+    from mx_training_toolkit.outcome import JobResult
+
+    message = json.loads(json.dumps(failure_message(JobResult("worker", "algo-2", 1), age=0.12345)))
+    assert reported_age(message) == 0.123
+
+
+def test_a_verdict_goes_over_the_wire_with_its_other_failures_without_their_stderr():
+    from mx_training_toolkit.jobrules import ALL_DONE, Verdict
+    from mx_training_toolkit.messages import MAX_OTHERS, OTHER_TEXT, reported_verdict, verdict_message
+    from mx_training_toolkit.outcome import JobResult
+
+    assert verdict_message(ALL_DONE) == {"t": "all-done"}
+    root = JobResult("worker", "algo-3", 7, ("Traceback", "ValueError: x"), reason="ValueError: x", rank=5,
+                     recorded=True)
+    others = tuple(JobResult("worker", "algo-2", 1, ("tb",), reason="E" * 5000, rank=i, consequence=True)
+                   for i in range(MAX_OTHERS + 5))
+    message = json.loads(json.dumps(verdict_message(Verdict(root, others))))
+    assert message["t"] == "abort" and len(json.dumps(message)) < MAX_MESSAGE
+    got_root, got_others = reported_verdict(message)
+    assert got_root == root
+    assert len(got_others) == MAX_OTHERS
+    assert got_others[3] == others[3]._replace(stderr_tail=(), reason="E" * OTHER_TEXT)
+
+
+@pytest.mark.parametrize("others", [None, "x", [1, "y", None], {"t": "failed"}])
+def test_an_abort_with_malformed_others_still_names_its_root(others):
+    from mx_training_toolkit.messages import reported_verdict
+
+    root, got = reported_verdict({"t": "abort", "host": "algo-2", "status": 4, "others": others})
+    assert (root.host, root.status, got) == ("algo-2", 4, ())

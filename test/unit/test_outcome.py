@@ -215,3 +215,36 @@ def test_line_one_of_a_rank_on_another_host_and_the_signal_after_it():
 def test_the_blocks_of_other_failures_and_earlier_attempts(others, attempts, text):
     assert failure_text("something new", "m", "D", others=others, attempts=attempts, mask=MASKER) == \
         text.replace("L1", "Something new failed: m")
+
+
+def test_the_other_failures_are_listed_below_the_root_cause_one_line_each_in_their_order():
+    facts = Facts("algo-1", True, "train.py")
+    root = JobResult("worker", "algo-3", 6, ("ValueError: bad",), reason="ValueError: bad", rank=4, recorded=True)
+    others = (JobResult("worker", "algo-2", 1, ("tb",), reason="horovod.common.exceptions.HorovodInternalError: x",
+                        rank=2, consequence=True, recorded=True),
+              JobResult("launcher", "algo-4", 1, (), "the connection to the launcher on algo-4 was lost"))
+    outcome = decide(facts, Ending(state="failed", results=(root,) + others))
+    assert outcome.exit_status == 6
+    assert outcome.text.splitlines()[:4] == [
+        "Job failed on algo-3: User script failed: train.py (rank 4) on algo-3 exited with status 6: ValueError: bad",
+        "Other failures:",
+        "  User script failed: train.py (rank 2) on algo-2 exited with status 1: "
+        "horovod.common.exceptions.HorovodInternalError: x",
+        "  algo-4: the connection to the launcher on algo-4 was lost"]
+
+
+def test_the_block_of_other_failures_is_capped():
+    from mx_training_toolkit.outcome import MAX_BLOCK_LINES
+
+    results = tuple(JobResult("worker", "algo-{}".format(i), 1, rank=i) for i in range(2, 12))
+    lines = decide(Facts("algo-1", True, "train.py"), Ending(state="failed", results=results)).text.splitlines()
+    block = lines[lines.index("Other failures:") + 1:]
+    assert block[MAX_BLOCK_LINES] == "  ... and 4 more" and block[0].endswith("(rank 3) on algo-3 exited with status 1")
+
+
+@pytest.mark.parametrize("signum,status", [(2, 130), (15, 143), (9, 137)])
+def test_128_plus_n_is_one_function(signum, status):
+    from mx_training_toolkit.outcome import signal_status
+
+    assert signal_status(signum) == exit_status(-signum) == status
+    assert decide(Facts(), Ending(state="stopped", signum=signum)).exit_status == status

@@ -12,6 +12,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--fail_rank", type=int, default=-1)
 parser.add_argument("--no_init_rank", type=int, default=-1)
 parser.add_argument("--sleep", type=float, default=0)
+parser.add_argument("--consequence_ranks", default="")  # ranks that raise Horovod's own error before sleeping
 args = parser.parse_args()
 if int(os.environ["HOROVOD_RANK"]) == args.no_init_rank:
     print("allreduce: rank {} leaves without hvd.init()".format(args.no_init_rank), flush=True)
@@ -19,6 +20,10 @@ if int(os.environ["HOROVOD_RANK"]) == args.no_init_rank:
 hvd.init()
 rank, size = hvd.rank(), hvd.size()
 print("allreduce: rank {} of {} started, pid {}".format(rank, size, os.getpid()), flush=True)
+if str(rank) in args.consequence_ranks.split(","):  # as if another rank had failed: a consequence
+    from horovod.common.exceptions import HorovodInternalError
+
+    raise HorovodInternalError("rank {} stands for a consequence".format(rank))
 time.sleep(args.sleep)
 if args.fail_rank == rank:
     raise ValueError("rank {} fails on purpose".format(rank))
