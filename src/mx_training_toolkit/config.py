@@ -164,25 +164,6 @@ class JobConfig(NamedTuple):
         """The first distribution host, or the first host when there is none (the reference's rule)."""
         return (self.distribution_hosts or self.hosts)[0]
 
-    @property
-    def ps_hosts(self):
-        """The hosts of the parameter-server job: the distribution hosts when
-        sagemaker_distribution_instance_groups names the groups, else every host. The first one
-        runs the scheduler."""
-        if self.distribution_instance_groups is None:
-            return self.hosts
-        return self.distribution_hosts
-
-    @property
-    def is_scheduler_host(self):
-        """This host runs the parameter-server scheduler (when there is one)."""
-        return self.current_host == self.ps_hosts[0]
-
-    @property
-    def is_first_host(self):
-        """This host is ``hosts[0]``: the launchers' channel listens on it."""
-        return self.current_host == self.hosts[0]
-
 
 def _str_field(mapping, key, file, default=None, required=False):
     if key not in mapping:

@@ -106,7 +106,7 @@ class _Job:
         except ToolkitError as e:
             told = JobResult(LAUNCHER, self.facts.current_host, e.exit_code, (), outcome.first_line(e.step, str(e)))
             if self.channel is None and isinstance(e, ConfigError):
-                self.report_before_joining(told)
+                report_before_joining(self.paths, self.environ, told)
             self.tell_hosts(told)
             return Ending(state="preparing", error=e)
         except Exception as e:  # a bug of ours: still a failure file with the traceback, never a silent exit
@@ -229,41 +229,42 @@ class _Job:
             log.info("%s", note)
         jobstate.run(policy, self.supervisor, launch.specs, self.channel)
 
-    def report_before_joining(self, result):
-        """This host's configuration failed before it joined the launchers' channel: join it anyway,
-        as far as the files allow, just to tell the first host, so that the job ends everywhere now
-        instead of when the first host's wait for this one runs out. Best effort, bounded: the
-        first host may be this one, unreachable, or configured otherwise (it then fails the job for
-        the wrong proof, which names this host too)."""
-        facts = config.channel_facts(self.paths.base)
-        if facts is None or facts.current_host == facts.hosts[0]:
-            return
-        from . import channel, messages
-
-        first = facts.hosts[0]
-        # From the environment again: the settings may be what failed.
-        secret = messages.job_secret(facts.hyperparameters, settings_mod.channel_secret(self.environ))
-        try:
-            address_map = network.parse_address_map(self.environ.get(names.HOST_ADDRESSES_ENV, ""))
-        except ConfigError:
-            address_map = {}
-        try:
-            addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
-            port = ports.channel_port(facts.ps_port).number
-            member = channel.Member(facts.current_host, first, addresses[first], port, lambda _event: None, REPORT_WAIT,
-                                    secret,
-                                    messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
-                                    addresses[facts.current_host])
-        except (ToolkitError, OSError) as e:
-            log.warning("could not tell the launcher on %s of this failure: %s", first, e)
-            return
-        member.fail(result)
-        member.close()
-        log.info("told the launcher on %s of this failure", first)
-
     def tell_hosts(self, result):
         if self.channel is not None:
             self.channel.fail(result)
+
+
+def report_before_joining(paths, environ, result):
+    """This host's configuration failed before it joined the launchers' channel: join it anyway,
+    as far as the files allow, just to tell the first host, so that the job ends everywhere now
+    instead of when the first host's wait for this one runs out. Best effort, bounded: the
+    first host may be this one, unreachable, or configured otherwise (it then fails the job for
+    the wrong proof, which names this host too)."""
+    facts = config.channel_facts(paths.base)
+    if facts is None or facts.current_host == facts.hosts[0]:
+        return
+    from . import channel, messages
+
+    first = facts.hosts[0]
+    # From the environment again: the settings may be what failed.
+    secret = messages.job_secret(facts.hyperparameters, settings_mod.channel_secret(environ))
+    try:
+        address_map = network.parse_address_map(environ.get(names.HOST_ADDRESSES_ENV, ""))
+    except ConfigError:
+        address_map = {}
+    try:
+        addresses = network.wait_for_hosts([first, facts.current_host], address_map, REPORT_WAIT)
+        port = ports.channel_port(facts.ps_port).number
+        member = channel.Member(facts.current_host, first, addresses[first], port, lambda _event: None, REPORT_WAIT,
+                                secret,
+                                messages.job_identity(facts.job_name, facts.hosts, facts.ps_port),
+                                addresses[facts.current_host])
+    except (ToolkitError, OSError) as e:
+        log.warning("could not tell the launcher on %s of this failure: %s", first, e)
+        return
+    member.fail(result)
+    member.close()
+    log.info("told the launcher on %s of this failure", first)
 
 
 def _occupy_closed_streams():

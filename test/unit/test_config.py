@@ -7,6 +7,7 @@ import pytest
 
 from mx_training_toolkit import config, jobfiles, jsonfile
 from mx_training_toolkit.errors import ConfigError
+from mx_training_toolkit import plan
 
 HPS = "hyperparameters.json"
 RES = "resourceconfig.json"
@@ -48,7 +49,7 @@ def test_defaults_with_only_an_entry_point(tmp_path):
     assert cfg.submit_directory is None
     assert cfg.channels == ()
     assert cfg.user_hyperparameters == {}
-    assert cfg.is_scheduler_host
+    assert _scheduler(cfg)
 
 
 def test_a_full_job(tmp_path):
@@ -75,7 +76,7 @@ def test_a_full_job(tmp_path):
     assert cfg.parameter_server_enabled is True
     assert (cfg.ps_port, cfg.ps_verbose) == (9000, 1)
     assert (cfg.current_host, cfg.hosts) == ("algo-2", ("algo-1", "algo-2"))
-    assert not cfg.is_scheduler_host
+    assert not _scheduler(cfg)
     assert cfg.network_interface_name == "ens5"
     assert cfg.current_instance_type == "ml.c5.xlarge"
     assert cfg.channels == ("eval", "stream", "train")
@@ -349,10 +350,10 @@ def test_job_config_defaults_are_those_of_a_one_host_job_with_only_an_entry_poin
 
 def test_a_job_config_in_one_line():
     cfg = config.JobConfig(paths=config.Paths("/tmp/x"), hosts=("algo-1", "algo-2"), current_host="algo-2")
-    assert not cfg.is_scheduler_host
+    assert not _scheduler(cfg)
     assert cfg.ps_port == 8000 and cfg.log_level == 20 and cfg.user_hyperparameters == {}
     assert cfg.paths.model_dir == "/tmp/x/model"
-    assert cfg._replace(current_host="algo-1").is_scheduler_host
+    assert _scheduler(cfg._replace(current_host="algo-1"))
 
 
 def test_records_are_immutable_and_keep_their_fields():
@@ -411,9 +412,9 @@ def test_the_platforms_resource_config_of_a_heterogeneous_cluster(tmp_path, host
     assert cfg.instance_groups == (config.InstanceGroup("train1", "local", ("algo-1", "algo-2")),
                                    config.InstanceGroup("data", "local", ("algo-3",)))
     assert cfg.distribution_instance_groups == ("train1",)
-    assert cfg.distribution_hosts == cfg.ps_hosts == ("algo-1", "algo-2")
+    assert cfg.distribution_hosts == plan.ps_hosts(cfg) == ("algo-1", "algo-2")
     assert cfg.master_hostname == "algo-1"
-    assert cfg.is_scheduler_host is (host == "algo-1") and cfg.is_first_host is (host == "algo-1")
+    assert _scheduler(cfg) is (host == "algo-1") and (cfg.current_host == cfg.hosts[0]) is (host == "algo-1")
 
 
 def _grouped(current, distribution=None, **fields):
@@ -436,7 +437,7 @@ def test_distribution_groups_and_the_parameter_server_hosts(cfg, groups, distrib
     # The reference's rules for the variables; the parameter server follows only named groups.
     assert cfg.distribution_groups == groups
     assert cfg.distribution_hosts == distribution_hosts
-    assert cfg.ps_hosts == ps_hosts
+    assert plan.ps_hosts(cfg) == ps_hosts
     assert cfg.master_hostname == (distribution_hosts or cfg.hosts)[0]
 
 
@@ -473,3 +474,8 @@ def test_the_variable_pins_legacy_mode_when_the_hyperparameter_is_absent(tmp_pat
 def test_what_a_host_whose_configuration_failed_needs_to_reach_the_first_host(tmp_path, files, expected):
     facts = config.channel_facts(make_base(tmp_path, files, ()))
     assert (facts[:4] if facts else None) == expected
+
+
+def _scheduler(cfg):
+    """Whether this host runs the parameter-server scheduler (the planner's rule)."""
+    return plan.ps_hosts(cfg)[0] == cfg.current_host
