@@ -3,8 +3,6 @@
 Pure: everything here is table-tested without sockets.
 """
 
-import hashlib
-import hmac
 import json
 
 from . import masking
@@ -21,9 +19,15 @@ def job_secret(hyperparameters, given=None):
     hash of ``given`` (``settings.channel_secret``, MX_TRAINING_CHANNEL_SECRET) when there is one,
     else of all the job's hyperparameters."""
     if given:
-        return hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+        return _sha256(given.encode("utf-8", "surrogateescape"))
     text = json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(b"mx-training-toolkit channel\0" + text.encode("utf-8", "surrogateescape")).digest()
+    return _sha256(b"mx-training-toolkit channel\0" + text.encode("utf-8", "surrogateescape"))
+
+
+def _sha256(data):
+    import hashlib  # OpenSSL's library: milliseconds and megabytes that a job of one host never needs
+
+    return hashlib.sha256(data).digest()
 
 
 def job_identity(job_name, hosts, ps_port):
@@ -35,6 +39,9 @@ def proof(secret, nonce, host, identity, purpose="hello"):
     """The HMAC ``host`` gives for ``nonce``: ``purpose`` is ``hello`` for a member proving itself to
     the first host, ``welcome`` for the first host proving itself to a member (so neither can be
     replayed as the other)."""
+    import hashlib
+    import hmac
+
     return hmac.new(secret, "\0".join((purpose, nonce, host, identity)).encode("utf-8", "surrogateescape"),
                     hashlib.sha256).hexdigest()
 
@@ -44,6 +51,8 @@ def verify(given, secret, nonce, host, identity, purpose="hello"):
     ASCII string is simply not the proof: ``compare_digest`` raises on a str with other characters."""
     if not isinstance(given, str) or not given.isascii():
         return False
+    import hmac
+
     return hmac.compare_digest(given, proof(secret, nonce, host, identity, purpose))
 
 
