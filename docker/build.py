@@ -23,12 +23,18 @@ the wheel is missing, build.py runs that script with the repository's .venv Pyth
 put in the wheelhouse points it at $ORIGIN/../../mxnet instead (site-packages/mxnet in the image),
 so the image never depends on a host path. It is a linux_x86_64 wheel built against the host's C
 library: the base must be the host's Debian release or newer (bookworm here), and its Python the
-venv's minor version. The GPU image builds Horovod with NCCL itself, in a CUDA devel stage
-(--builder-image); --local cannot make such an image, so `--flavor gpu --local` needs
---builder-image IMAGE or --without-horovod.
+venv's minor version.
+
+The GPU image compiles Horovod with NCCL itself, in a CUDA devel builder stage: --builder-image, or
+with --local the local CUDA builder image (ensure_cuda_builder_image: Debian bookworm with the
+non-free CUDA 11.8 toolchain and g++-11, installed by apt in a chroot on the host, the packages
+cached under ~/.cache/mx-training-toolkit/cuda-debs). The stage's result (the Horovod wheel, a
+libcuda.so.1 stub for checks without a GPU, a report) is exported once and cached under
+~/.cache/mx-training-toolkit/horovod-nccl (ensure_horovod_export); image builds take it from there.
 
 The functions are also the tests' API: ensure_base_image(), ensure_wheelhouse(),
-ensure_horovod_wheel(), relocate_horovod_wheel(), build().
+ensure_horovod_wheel(), relocate_horovod_wheel(), ensure_cuda_builder_image(),
+ensure_horovod_export(), cuda_stub(), build().
 """
 
 import argparse
@@ -82,7 +88,7 @@ class Target:
 
 
 BOOKWORM = Target("3.11", "2_36")  # Debian 12, python:3.11-slim-bookworm, the local base
-FOCAL = Target("3.8", "2_31")  # Ubuntu 20.04, the default CUDA 11.2 base
+FOCAL = Target("3.8", "2_31")  # Ubuntu 20.04, the default CUDA 11.8 base
 
 
 @dataclass(frozen=True)
@@ -700,7 +706,7 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
     if local and base_image is None:
         base_image = ensure_base_image(timings=timings, client=client)
     if local_builder:
-        builder_image = ensure_cuda_builder_image(timings=timings, client=client)
+        builder_image = cuda_builder_image_name()  # made below, only if Horovod must be compiled
     target = BOOKWORM if local else spec.default_target
     if python_version:
         target = Target(python_version, target.glibc)
@@ -743,8 +749,10 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
         if offline:
             argv += ["--network", "none"]
         if compile_horovod:
-            export = ensure_horovod_export(flavor, requirements, builder_image or "default", context, argv, client,
-                                           timings=timings)
+            builder_key = builder_image or "default"
+            if local_builder and not (horovod_export_dir(flavor, requirements, builder_key) / ".complete").exists():
+                ensure_cuda_builder_image(timings=timings, client=client)
+            export = ensure_horovod_export(flavor, requirements, builder_key, context, argv, client, timings=timings)
             shutil.copytree(export, context / "horovod", ignore=shutil.ignore_patterns(".complete"))
             argv += ["--build-arg", "HOROVOD_STAGE=horovod-context"]
         elif spec.horovod == "builder":
@@ -775,9 +783,9 @@ def main(argv=None):
     parser.add_argument("--python-version", help="wheelhouse target Python (default: the base's)")
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--builder-image",
-                        help="GPU: BUILDER_IMAGE, the CUDA devel image Horovod is compiled in (needed with --local)")
-    parser.add_argument("--without-horovod", action="store_true",
-                        help="leave Horovod out of the image (the GPU image on --local without --builder-image)")
+                        help="GPU: BUILDER_IMAGE, the CUDA devel image Horovod is compiled in (default with --local: "
+                             "the local CUDA builder image)")
+    parser.add_argument("--without-horovod", action="store_true", help="leave Horovod out of the image")
     parser.add_argument("--no-build-horovod", action="store_true",
                         help="fail when the Horovod wheel is not cached instead of running scripts/install_horovod.sh")
     parser.add_argument("--base-only", action="store_true", help="only make the local base image")

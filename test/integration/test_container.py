@@ -373,13 +373,19 @@ def test_build_py_without_a_cached_horovod_wheel_and_no_build_fails_clearly(tmp_
         .format(root=tmp_path)], proc.stderr
 
 
-def test_build_py_gpu_local_without_a_builder_image_fails_before_building_anything():
-    proc = _build_py("--flavor", "gpu", "--local")
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines() == [
-        "[build.py] FAILED: the gpu image compiles Horovod (NCCL) in a CUDA devel stage, and --local cannot make "
-        "a CUDA devel image: pass --builder-image IMAGE (a local CUDA devel image with the base's Python), or "
-        "--without-horovod"], proc.stderr
+def test_the_gpu_builder_export_is_reused_unless_what_the_builder_uses_changes(tmp_path):
+    requirements = BUILD.FLAVORS["gpu"].requirements.read_text()
+    cached = BUILD.horovod_export_dir("gpu", requirements, "builder:1", tmp_path)
+    assert cached.parent == tmp_path
+    # A library the builder stage does not install leaves the cached Horovod build valid ...
+    assert BUILD.horovod_export_dir("gpu", requirements + "pandas==2.2.3\n", "builder:1", tmp_path) == cached
+    # ... another MXNet, NCCL or Horovod pin, or another builder image, does not.
+    for changed, builder in ((requirements.replace("nvidia-nccl-cu11==2.21.5", "nvidia-nccl-cu11==2.20.5"), "builder:1"),
+                             (requirements.replace("horovod==0.28.1", "horovod==0.28.0"), "builder:1"),
+                             (requirements, "builder:2")):
+        assert changed != requirements or builder != "builder:1"
+        assert BUILD.horovod_export_dir("gpu", changed, builder, tmp_path) != cached
+    assert BUILD.cuda_stub(builder_image="builder:1", cache_dir=tmp_path) is None  # nothing cached there
 
 
 def test_a_missing_horovod_wheel_is_built_with_scripts_install_horovod_sh(tmp_path, monkeypatch):

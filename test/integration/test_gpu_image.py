@@ -53,7 +53,8 @@ def test_gpu_image_has_mxnet_horovod_with_nccl_and_every_library(gpu_image):
                         ("libnvrtc.so.11.2", "cuda_nvrtc"), ("libcudnn.so.8", "cudnn"), ("libnccl.so.2", "nccl"),
                         ("libnvToolsExt.so.1", "nvtx")):
         assert mxnet[name].startswith("%s/nvidia/%s/lib/%s " % (SITE, wheel, name)), (name, mxnet[name])
-    assert mxnet["libcuda.so.1"].startswith("/usr/lib/x86_64-linux-gnu/libcuda.so.1 "), mxnet  # the mounted stub
+    # The mounted stub (/lib is /usr/lib on Debian bookworm).
+    assert re.match(r"(/usr)?/lib/x86_64-linux-gnu/libcuda\.so\.1 ", mxnet["libcuda.so.1"]), mxnet
     [horovod_lib] = [lib for lib in libraries if re.search(r"/horovod/mxnet/mpi_lib\.cpython-311-x86_64-linux-gnu\.so$",
                                                           lib)]
     assert libraries[horovod_lib]["libnccl.so.2"].startswith("%s/nvidia/nccl/lib/libnccl.so.2 " % SITE), \
@@ -61,7 +62,7 @@ def test_gpu_image_has_mxnet_horovod_with_nccl_and_every_library(gpu_image):
 
 
 def test_gpu_image_has_no_libcuda_of_its_own(gpu_image):
-    check = ("find / -xdev -name 'libcuda.so*' -print; ldconfig -p | grep -c libcuda;"
+    check = ("find / -xdev -name 'libcuda.so*' -print; ldconfig -p | grep -c 'libcuda\\.so';"
              " python -c 'import mxnet' 2>&1 | tail -1")
     proc = _in_container(gpu_image, check, stub=False)
     assert proc.stdout.splitlines() == [

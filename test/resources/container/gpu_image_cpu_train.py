@@ -12,12 +12,13 @@ mx.random.seed(1)
 ctx = mx.cpu()
 net = gluon.nn.Dense(1, in_units=3)
 net.initialize(mx.init.Constant(0.1), ctx=ctx)
+net.hybridize()
 trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
 loss_fn = gluon.loss.L2Loss()
 data = mx.nd.random.uniform(-1, 1, shape=(64, 3), ctx=ctx)
 label = data.sum(axis=1, keepdims=True) * 2 + 1
 losses = []
-for _ in range(30):
+for _ in range(100):
     with autograd.record():
         loss = loss_fn(net(data), label)
     loss.backward()
