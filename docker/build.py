@@ -625,10 +625,10 @@ _BUILDER_PINS = re.compile(r"^\s*(mxnet|numpy|nvidia-|horovod)", re.IGNORECASE)
 
 def horovod_export_dir(flavor, requirements, builder_image, cache_dir=None):
     """Where the builder stage's export for these inputs is cached: a directory named by a digest of
-    the Dockerfile up to its export stage, the builder image's name and the pins the builder uses
-    (other requirements, e.g. libraries added later, leave it valid)."""
+    the Dockerfile's builder stage, the builder image's name and the pins the builder uses (the
+    rest, e.g. the base stage or libraries added later, leave it valid)."""
     dockerfile = FLAVORS[flavor].dockerfile.read_text()
-    recipe = dockerfile[:dockerfile.index("FROM scratch AS horovod-export")]
+    recipe = dockerfile[dockerfile.index("AS horovod-build\n"):dockerfile.index("FROM scratch AS horovod-export")]
     pins = [line.strip() for line in requirements.splitlines() if _BUILDER_PINS.match(line)]
     key = hashlib.sha256(repr((recipe, builder_image, pins)).encode()).hexdigest()[:12]
     return Path(cache_dir or HOROVOD_EXPORT_DIR) / key

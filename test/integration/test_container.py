@@ -388,6 +388,19 @@ def test_the_gpu_builder_export_is_reused_unless_what_the_builder_uses_changes(t
     assert BUILD.cuda_stub(builder_image="builder:1", cache_dir=tmp_path) is None  # nothing cached there
 
 
+def test_every_build_of_a_flavor_uses_the_same_emptied_context_directory(tmp_path, monkeypatch):
+    # BuildKit keys its copy of a build context by the directory's path: one path per flavor.
+    monkeypatch.setattr(BUILD, "CONTEXT_DIR", tmp_path / "context")
+    with BUILD.build_context("gpu") as first:
+        (first / "left-over").write_text("x")
+    assert not first.exists()
+    with BUILD.build_context("gpu") as second:
+        assert second == first == tmp_path / "context" / "gpu"
+        assert list(second.iterdir()) == []
+    with BUILD.build_context("cpu") as other:
+        assert other == tmp_path / "context" / "cpu"
+
+
 def test_a_missing_horovod_wheel_is_built_with_scripts_install_horovod_sh(tmp_path, monkeypatch):
     # A stand-in for the script (the real build takes minutes): it must be run with the venv's python
     # as its argument and MX_TRAINING_CACHE naming the cache it fills; a failure of it is reported.
