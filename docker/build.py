@@ -23,9 +23,14 @@ the wheel is missing, build.py runs that script with the repository's .venv Pyth
 put in the wheelhouse points it at $ORIGIN/../../mxnet instead (site-packages/mxnet in the image),
 so the image never depends on a host path. It is a linux_x86_64 wheel built against the host's C
 library: the base must be the host's Debian release or newer (bookworm here), and its Python the
-venv's minor version. The GPU image builds Horovod with NCCL itself, in a CUDA devel stage
-(--builder-image); --local cannot make such an image, so `--flavor gpu --local` needs
---builder-image IMAGE or --without-horovod.
+venv's minor version.
+
+The GPU image compiles Horovod with NCCL itself, in a CUDA devel builder stage: --builder-image, or
+with --local the local CUDA builder image (ensure_cuda_builder_image: Debian bookworm with the
+non-free CUDA 11.8 toolchain and g++-11, installed by apt in a chroot on the host, the packages
+cached under ~/.cache/mx-training-toolkit/cuda-debs). The stage's result (the Horovod wheel, a
+libcuda.so.1 stub for checks without a GPU, a report) is exported once and cached under
+~/.cache/mx-training-toolkit/horovod-nccl (ensure_horovod_export); image builds take it from there.
 
 GluonNLP. Its last release (0.10.0) is an sdist with a Cython extension: scripts/build_gluonnlp.sh
 builds its wheel on the host once and caches it in ~/.cache/mx-training-toolkit/gluonnlp, and
@@ -33,7 +38,8 @@ build.py puts it into the wheelhouse like Horovod's (building it first when it i
 half a minute).
 
 The functions are also the tests' API: ensure_base_image(), ensure_wheelhouse(),
-ensure_horovod_wheel(), relocate_horovod_wheel(), ensure_gluonnlp_wheel(), build().
+ensure_horovod_wheel(), relocate_horovod_wheel(), ensure_gluonnlp_wheel(), ensure_cuda_builder_image(),
+ensure_horovod_export(), cuda_stub(), build().
 """
 
 import argparse
@@ -90,7 +96,7 @@ class Target:
 
 
 BOOKWORM = Target("3.11", "2_36")  # Debian 12, python:3.11-slim-bookworm, the local base
-FOCAL = Target("3.8", "2_31")  # Ubuntu 20.04, the default CUDA 11.2 base
+FOCAL = Target("3.8", "2_31")  # Ubuntu 20.04, the default CUDA 11.8 base
 
 
 @dataclass(frozen=True)
@@ -261,19 +267,86 @@ def ensure_base_image(suite=BASE_SUITE, packages=BASE_PACKAGES, timings=None, cl
                 run(as_root(["sh", "-c", 'rm -rf "$0"/var/cache/apt/archives/*.deb "$0"/var/lib/apt/lists/*',
                              rootfs]))
             with stage("docker import", timings):
-                tar = subprocess.Popen(as_root(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."]),
-                                       stdout=subprocess.PIPE)
-                try:
-                    run([*client.argv, "import", "--change", "ENV PATH=" + IMAGE_PATH,
-                         "--change", 'CMD ["/bin/bash"]', "-", name], stdin=tar.stdout,
-                        stdout=subprocess.DEVNULL)
-                finally:
-                    tar.stdout.close()
-                    if tar.wait() != 0:
-                        raise RuntimeError("tar of %s failed" % rootfs)
+                _import_rootfs(rootfs, name, client)
         finally:
             subprocess.run(as_root(["rm", "-rf", "--one-file-system", str(rootfs)]), check=False)
     return name
+
+
+# --- local CUDA builder image (the GPU image's Horovod stage) -----------------------------------
+
+# Debian bookworm's CUDA 11.8 toolchain: nvidia-cuda-toolkit (nvcc, cuobjdump) and nvidia-cuda-dev
+# (headers, static runtime; it pulls in the driver's libcuda1, which lets the build import
+# mxnet-cu112, and which never leaves this image), from non-free and contrib. nvcc 11.8 refuses
+# GCC newer than 11: g++-11. About 1.6 GB of packages; cached in CUDA_DEBS_DIR.
+CUDA_BUILDER_COMPONENTS = ("main", "contrib", "non-free")
+CUDA_BUILDER_PACKAGES = ("nvidia-cuda-toolkit", "nvidia-cuda-dev", "g++-11", "python3-dev", "python3-venv", "make")
+CUDA_BUILDER_REPOSITORY = "mx-training-toolkit-cuda-builder"
+CUDA_DEBS_DIR = CACHE_DIR / "cuda-debs"
+
+
+def cuda_builder_image_name(suite=BASE_SUITE, packages=CUDA_BUILDER_PACKAGES):
+    digest = hashlib.sha256(" ".join([suite, *CUDA_BUILDER_COMPONENTS, *sorted(packages)]).encode()).hexdigest()[:10]
+    return "%s:%s-%s" % (CUDA_BUILDER_REPOSITORY, suite, digest)
+
+
+def ensure_cuda_builder_image(suite=BASE_SUITE, packages=CUDA_BUILDER_PACKAGES, timings=None, client=None,
+                              debs_dir=None):
+    """Return the name of the local CUDA builder image, making it if it does not exist yet: a
+    debootstrap Debian with the non-free CUDA 11.8 toolchain installed by apt in a chroot on the host
+    (the image build itself has no network), then `docker import`. The downloaded packages are
+    kept in `debs_dir` (default CUDA_DEBS_DIR) and given to apt again next time, so a machine with
+    that cache downloads only debootstrap's few MB."""
+    client = client or docker_client()
+    debs_dir = Path(debs_dir) if debs_dir else CUDA_DEBS_DIR
+    name = cuda_builder_image_name(suite, packages)
+    with file_lock("cuda-builder-image"):
+        if image_exists(name, client):
+            log("CUDA builder image %s exists" % name)
+            return name
+        if not shutil.which("debootstrap"):
+            raise RuntimeError("debootstrap is not installed (run .ci/docker-up.sh)")
+        mirror = debian_mirror(suite)
+        rootfs = Path(tempfile.mkdtemp(prefix="mxtt-cuda-rootfs-", dir="/var/tmp"))
+        archives = rootfs / "var" / "cache" / "apt" / "archives"
+        chroot = as_root(["chroot", rootfs])
+        try:
+            with stage("debootstrap (CUDA builder)", timings):
+                run(as_root(["debootstrap", "--variant=minbase", "--components=" + ",".join(CUDA_BUILDER_COMPONENTS),
+                             suite, rootfs, mirror]), stdout=subprocess.DEVNULL)
+            with stage("apt-get install %s (CUDA builder)" % " ".join(packages), timings):
+                cached = sorted(debs_dir.glob("*.deb")) if debs_dir.is_dir() else []
+                if cached:
+                    log("%d packages from %s" % (len(cached), debs_dir))
+                    run(as_root(["cp", *cached, archives]))
+                run(as_root(["cp", "/etc/resolv.conf", rootfs / "etc" / "resolv.conf"]))
+                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+                run([*chroot, "apt-get", "update", "-qq"], env=env)
+                run([*chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env,
+                    stdout=subprocess.DEVNULL)
+                debs_dir.mkdir(parents=True, exist_ok=True)
+                for deb in archives.glob("*.deb"):
+                    if not (debs_dir / deb.name).exists():
+                        shutil.copy2(deb, debs_dir / (deb.name + ".partial"))
+                        os.replace(debs_dir / (deb.name + ".partial"), debs_dir / deb.name)
+                run(as_root(["sh", "-c", 'rm -rf "$0"/var/cache/apt/archives/*.deb "$0"/var/lib/apt/lists/*; '
+                                         ': > "$0"/etc/resolv.conf', rootfs]))
+            with stage("docker import (CUDA builder)", timings):
+                _import_rootfs(rootfs, name, client)
+        finally:
+            subprocess.run(as_root(["rm", "-rf", "--one-file-system", str(rootfs)]), check=False)
+    return name
+
+
+def _import_rootfs(rootfs, name, client):
+    tar = subprocess.Popen(as_root(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."]), stdout=subprocess.PIPE)
+    try:
+        run([*client.argv, "import", "--change", "ENV PATH=" + IMAGE_PATH, "--change", 'CMD ["/bin/bash"]', "-", name],
+            stdin=tar.stdout, stdout=subprocess.DEVNULL)
+    finally:
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise RuntimeError("tar of %s failed" % rootfs)
 
 
 # --- Horovod ------------------------------------------------------------------------------------
@@ -616,6 +689,63 @@ def ensure_wheelhouse(flavor, target, cache_dir=CACHE_DIR, timings=None, horovod
     return wheelhouse
 
 
+# --- the GPU image's Horovod: compiled once in the builder stage, exported, cached ---------------
+
+HOROVOD_EXPORT_DIR = CACHE_DIR / "horovod-nccl"
+CONTEXT_DIR = CACHE_DIR / "context"
+# The requirements lines the builder stage uses (the constraints of what it installs and compiles).
+_BUILDER_PINS = re.compile(r"^\s*(mxnet|numpy|nvidia-|horovod)", re.IGNORECASE)
+
+
+def horovod_export_dir(flavor, requirements, builder_image, cache_dir=None):
+    """Where the builder stage's export for these inputs is cached: a directory named by a digest of
+    the Dockerfile's builder stage, the builder image's name and the pins the builder uses (the
+    rest, e.g. the base stage or libraries added later, leave it valid)."""
+    dockerfile = FLAVORS[flavor].dockerfile.read_text()
+    recipe = dockerfile[dockerfile.index("AS horovod-build\n"):dockerfile.index("FROM scratch AS horovod-export")]
+    pins = [line.strip() for line in requirements.splitlines() if _BUILDER_PINS.match(line)]
+    key = hashlib.sha256(repr((recipe, builder_image, pins)).encode()).hexdigest()[:12]
+    return Path(cache_dir or HOROVOD_EXPORT_DIR) / key
+
+
+def ensure_horovod_export(flavor, requirements, builder_image, context, build_argv, client, timings=None,
+                          cache_dir=None):
+    """Return the directory with what the builder stage exports: horovod/ (the stripped Horovod
+    wheel with NCCL), cuda-stub/libcuda.so.1 (the driver stub for build checks and tests without a
+    GPU; never put into the image) and report/build-report.txt (CUDA, NCCL, libmxnet.so's GPU code).
+    Compiling takes many minutes on 2 cores, so it is done once (docker build --target
+    horovod-export --output) and kept in HOROVOD_EXPORT_DIR; `build_argv` is the build's command
+    line without its tag and context."""
+    dest = horovod_export_dir(flavor, requirements, builder_image, cache_dir)
+    with file_lock("horovod-export"):
+        if (dest / ".complete").exists():
+            log("Horovod (NCCL) build %s exists" % dest)
+            return dest
+        partial = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        argv = [arg for arg in build_argv if arg != "--load"]  # buildx: --output instead
+        with stage("Horovod with NCCL (builder stage)", timings):
+            run([*argv, "--target", "horovod-export", "--output", "type=local,dest=%s" % partial, context],
+                env={**os.environ, **client.build_env})
+        wheels = sorted(partial.glob("horovod/horovod-*.whl"))
+        if len(wheels) != 1 or not (partial / "cuda-stub" / "libcuda.so.1").exists():
+            raise RuntimeError("the builder stage exported %s, not one Horovod wheel and cuda-stub/libcuda.so.1"
+                               % sorted(str(p.relative_to(partial)) for p in partial.rglob("*")))
+        (partial / ".complete").write_text(builder_image + "\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        partial.rename(dest)
+    return dest
+
+
+def cuda_stub(flavor="gpu", builder_image=None, cache_dir=None):
+    """The libcuda.so.1 stub of the cached builder export for `flavor`'s requirements and
+    `builder_image` (default: the local CUDA builder), or None when none is cached."""
+    builder_image = builder_image or cuda_builder_image_name()
+    export = horovod_export_dir(flavor, FLAVORS[flavor].requirements.read_text(), builder_image, cache_dir)
+    stub = export / "cuda-stub" / "libcuda.so.1"
+    return stub if (export / ".complete").exists() and stub.exists() else None
+
+
 # --- the image ----------------------------------------------------------------------------------
 
 def _link_or_copy(source, dest):
@@ -625,14 +755,33 @@ def _link_or_copy(source, dest):
         shutil.copy2(source, dest)
 
 
+@contextlib.contextmanager
+def build_context(flavor):
+    """The build context directory of `flavor`'s builds, emptied first: always the same path
+    (CONTEXT_DIR/<flavor>, one build of a flavor at a time). BuildKit keeps a copy of each context
+    directory it is sent, keyed by the directory's path: with a new temporary directory every build
+    it would keep another copy of the wheelhouse each time (2.2 GB for the GPU image) and read all
+    of it again; with one path it reads only what changed."""
+    context = CONTEXT_DIR / flavor
+    with file_lock("context-" + flavor):
+        shutil.rmtree(context, ignore_errors=True)
+        context.mkdir(parents=True)
+        try:
+            yield context
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+
+
 def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=None, os_packages=None,
           build_args=(), python_version=None, timings=None, builder_image=None, with_horovod=True,
           build_horovod=True):
     """Build the image `tag`; return `timings` (stage name -> seconds).
 
     local: make and use the debootstrap base image and a host-made wheelhouse (unless base_image or
-    wheelhouse are given). offline (default: when local): build with no network at all.
-    builder_image: the GPU flavor's BUILDER_IMAGE (a CUDA devel image), where Horovod is compiled.
+    wheelhouse are given), and for the GPU flavor the local CUDA builder image (unless
+    builder_image is given). offline (default: when local): build with no network at all.
+    builder_image: the GPU flavor's BUILDER_IMAGE (a CUDA devel image), where Horovod is compiled;
+    its export is cached (ensure_horovod_export), and the image build takes Horovod from there.
     with_horovod=False: an image without Horovod (its pin is left out of requirements.txt).
     build_horovod=False: fail, rather than run scripts/install_horovod.sh, when the CPU image's
     Horovod wheel is not cached.
@@ -644,18 +793,17 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
     horovod_version = horovod_pin(requirements) if with_horovod else None
     if not with_horovod:
         requirements = without_horovod(requirements)
-    if horovod_version and spec.horovod == "builder" and local and builder_image is None:
-        raise RuntimeError("the %s image compiles Horovod (NCCL) in a CUDA devel stage, and --local cannot make "
-                           "a CUDA devel image: pass --builder-image IMAGE (a local CUDA devel image with the base's "
-                           "Python), or --without-horovod" % flavor)
+    compile_horovod = bool(horovod_version) and spec.horovod == "builder"
+    local_builder = compile_horovod and local and builder_image is None
     if local and base_image is None:
         base_image = ensure_base_image(timings=timings, client=client)
+    if local_builder:
+        builder_image = cuda_builder_image_name()  # made below, only if Horovod must be compiled
     target = BOOKWORM if local else spec.default_target
     if python_version:
         target = Target(python_version, target.glibc)
     offline = local if offline is None else offline
-    with tempfile.TemporaryDirectory(prefix="mxtt-context-") as context:
-        context = Path(context)
+    with build_context(flavor) as context:
         with stage("toolkit wheel", timings):
             build_toolkit_wheel(context / "dist")
         if local and wheelhouse is None:
@@ -680,22 +828,32 @@ def build(flavor, tag, base_image=None, wheelhouse=None, local=False, offline=No
         if nlp_version and not any((context / "wheelhouse").glob("gluonnlp-%s-*.whl" % nlp_version)):
             # Likewise GluonNLP: the index has only its sdist.
             add_host_wheel(ensure_gluonnlp_wheel(nlp_version, target, timings=timings), context / "wheelhouse")
-        argv = [*client.build_argv, "-t", tag, "-f", context / "Dockerfile"]
+        argv = [*client.build_argv, "-f", context / "Dockerfile"]
         if base_image:
             argv += ["--build-arg", "BASE_IMAGE=" + base_image]
         if os_packages is not None:
             argv += ["--build-arg", "OS_PACKAGES=" + os_packages]
         if spec.horovod == "builder":
-            argv += ["--build-arg", "HOROVOD_STAGE=" + ("horovod-build" if horovod_version else "horovod-none"),
-                     "--build-arg", "HOROVOD_BUILD_REQUIREMENTS=" + " ".join(HOROVOD_BUILD_REQUIREMENTS)]
+            argv += ["--build-arg", "HOROVOD_BUILD_REQUIREMENTS=" + " ".join(HOROVOD_BUILD_REQUIREMENTS)]
             if builder_image:
                 argv += ["--build-arg", "BUILDER_IMAGE=" + builder_image]
+            if local_builder:  # it has every package the stage needs, and no apt source it could reach
+                argv += ["--build-arg", "BUILDER_OS_PACKAGES="]
         for arg in build_args:
             argv += ["--build-arg", arg]
         if offline:
             argv += ["--network", "none"]
+        if compile_horovod:
+            builder_key = builder_image or "default"
+            if local_builder and not (horovod_export_dir(flavor, requirements, builder_key) / ".complete").exists():
+                ensure_cuda_builder_image(timings=timings, client=client)
+            export = ensure_horovod_export(flavor, requirements, builder_key, context, argv, client, timings=timings)
+            shutil.copytree(export, context / "horovod", ignore=shutil.ignore_patterns(".complete"))
+            argv += ["--build-arg", "HOROVOD_STAGE=horovod-context"]
+        elif spec.horovod == "builder":
+            argv += ["--build-arg", "HOROVOD_STAGE=horovod-none"]
         with stage("docker build %s" % tag, timings):
-            run([*argv, context], env={**os.environ, **client.build_env})
+            run([*argv, "-t", tag, context], env={**os.environ, **client.build_env})
     # The image this tag named before is now untagged: drop such leftovers of our own builds.
     subprocess.run([*client.argv, "image", "prune", "-f", "--filter", "label=mx-training-toolkit.flavor"],
                    capture_output=True)
@@ -720,9 +878,9 @@ def main(argv=None):
     parser.add_argument("--python-version", help="wheelhouse target Python (default: the base's)")
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--builder-image",
-                        help="GPU: BUILDER_IMAGE, the CUDA devel image Horovod is compiled in (needed with --local)")
-    parser.add_argument("--without-horovod", action="store_true",
-                        help="leave Horovod out of the image (the GPU image on --local without --builder-image)")
+                        help="GPU: BUILDER_IMAGE, the CUDA devel image Horovod is compiled in (default with --local: "
+                             "the local CUDA builder image)")
+    parser.add_argument("--without-horovod", action="store_true", help="leave Horovod out of the image")
     parser.add_argument("--no-build-horovod", action="store_true",
                         help="fail when the Horovod wheel is not cached instead of running scripts/install_horovod.sh")
     parser.add_argument("--base-only", action="store_true", help="only make the local base image")

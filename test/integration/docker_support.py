@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ CONTAINER_RESOURCES = RESOURCES / "container"
 RUN_ID = "mxtt-" + uuid.uuid4().hex[:8]
 LABEL = "mx-training-toolkit.test-run"
 CPU_TEST_IMAGE = os.environ.get("MXTT_TEST_IMAGE", "mx-training-toolkit:cpu-test")
+GPU_TEST_IMAGE = os.environ.get("MXTT_GPU_TEST_IMAGE", "mx-training-toolkit:gpu-test")
 DEFAULT_TIMEOUT = 180
 
 
@@ -224,17 +226,17 @@ def wait_all(names, timeout, stop_others_on_failure=True, stop_timeout=10):
             time.sleep(0.2)
 
 
-def run_job(image, jobs, env=None, timeout=DEFAULT_TIMEOUT, network=None):
+def run_job(image, jobs, env=None, timeout=DEFAULT_TIMEOUT, network=None, extra_args=()):
     """Run one container per JobDir on one network (created here unless given), wait for all;
     return their ContainerResults in the order of `jobs`. Containers (and a network created
-    here) are removed afterwards, whatever happens."""
+    here) are removed afterwards, whatever happens. `extra_args`: more `docker run` arguments."""
     own_network = network is None
     network = network or create_network()
     names = []
     try:
         started = time.monotonic()
         for job in jobs:
-            names.append(start_container(image, job, network, env=env))
+            names.append(start_container(image, job, network, env=env, extra_args=extra_args))
         try:
             wait_all(names, timeout)
         except TimeoutError as exc:
@@ -284,6 +286,53 @@ def wait_for_file(path, name, timeout=60):
     return False
 
 
+def fake_gpu_args(job_root, count):
+    """docker run arguments that give a container ``count`` GPUs' device files without a GPU: an
+    empty file bind-mounted at /dev/nvidia<N>, where the launcher counts GPUs when the NVIDIA
+    driver's /proc/driver/nvidia/gpus is absent (SM_NUM_GPUS, docs/contract.md section 3)."""
+    device = Path(job_root) / "fake-gpu-device"
+    device.touch()
+    return [arg for n in range(count) for arg in ("-v", "%s:/dev/nvidia%d:ro" % (device, n))]
+
+
+def run_with_gpus(image, jobs, gpus, network, job_root, timeout=150, extra_args=()):
+    """Run one container per job, job i with gpus[i] fake GPUs; wait for all (none is stopped
+    when another fails: each must end by itself) -> their results."""
+    names = []
+    started = time.monotonic()
+    try:
+        for job, count in zip(jobs, gpus):
+            names.append(start_container(image, job, network, extra_args=[*fake_gpu_args(job_root, count),
+                                                                          *extra_args]))
+        wait_all(names, timeout, stop_others_on_failure=False)
+        return [result_of(name, job, started) for name, job in zip(names, jobs)]
+    finally:
+        remove(names)
+
+
+def horovod_jobs(job_root, script, **hyperparameters):
+    """Two hosts, one rank each, the way the SDK's distribution={'mpi': {'enabled': True,
+    'processes_per_host': 1}} writes them; Gloo on the containers' own interface."""
+    jobs = make_job_dirs(job_root, host_names(2))
+    for job in jobs:
+        job.add_code(script, shared="horovod/" + script)
+        job.entry(script, sagemaker_mpi_enabled=True, sagemaker_mpi_num_of_processes_per_host=1,
+                  **hyperparameters)
+        job.resource_config["network_interface_name"] = "eth0"
+    return jobs
+
+
+def per_gpu_jobs(job_root):
+    """Two hosts, the way the SDK writes distribution={'mpi': {'enabled': True}}: no
+    processes_per_host, so that the container picks (one rank per GPU)."""
+    jobs = make_job_dirs(job_root, host_names(2))
+    for job in jobs:
+        job.add_code("allreduce.py", shared="horovod/allreduce.py")
+        job.entry("allreduce.py", sagemaker_mpi_enabled=True)
+        job.resource_config["network_interface_name"] = "eth0"
+    return jobs
+
+
 def sweep():
     """Remove every container and network of this test run."""
     label = "label=%s=%s" % (LABEL, RUN_ID)
@@ -321,14 +370,78 @@ def cpu_image():
         sweep()
 
 
-@pytest.fixture
-def job_root(cpu_image):
-    """A temporary directory for this test's job directories, removed afterwards."""
+@dataclass(frozen=True)
+class GpuImage:
+    """The GPU image and the docker run arguments that mount the builder's libcuda.so.1 stub where
+    the NVIDIA container toolkit would mount the driver's (the image has none: without a driver,
+    importing mxnet-cu112 fails)."""
+
+    name: str
+    stub: Path
+
+    @property
+    def stub_args(self):
+        return ["-v", "%s:/usr/lib/x86_64-linux-gnu/libcuda.so.1:ro" % self.stub]
+
+
+@pytest.fixture(scope="session")
+def gpu_image():
+    """The complete GPU image (Horovod with NCCL), built for this session from the working tree on
+    the local bases, with the libcuda.so.1 stub its builder stage exported (cached on the host)."""
+    require_engine()
+    timings = {}
+    if os.environ.get("MXTT_SKIP_IMAGE_BUILD") and docker("image", "inspect", GPU_TEST_IMAGE,
+                                                          check=False).returncode == 0:
+        print("using the existing image %s" % GPU_TEST_IMAGE)
+    else:
+        build.build("gpu", GPU_TEST_IMAGE, local=True, timings=timings)
+        print("image stages: %s" % timings)
+    stub = build.cuda_stub()
+    if stub is None:
+        pytest.fail("no libcuda.so.1 stub in %s: build the image with docker/build.py --flavor gpu --local"
+                    % build.HOROVOD_EXPORT_DIR, pytrace=False)
+    try:
+        yield GpuImage(GPU_TEST_IMAGE, stub)
+    finally:
+        sweep()
+
+
+@contextmanager
+def _job_root(image):
     root = Path(tempfile.mkdtemp(prefix=RUN_ID + "-job-"))
     try:
         yield root
     finally:
-        remove_tree(root, cpu_image)
+        remove_tree(root, image)
+
+
+@contextmanager
+def _job_network():
+    name = create_network()
+    try:
+        yield name
+    finally:
+        sweep_network_containers(name)
+        docker("network", "rm", name, check=False)
+
+
+@pytest.fixture
+def gpu_job_root(gpu_image):
+    with _job_root(gpu_image.name) as root:
+        yield root
+
+
+@pytest.fixture
+def gpu_job_network(gpu_image):
+    with _job_network() as name:
+        yield name
+
+
+@pytest.fixture
+def job_root(cpu_image):
+    """A temporary directory for this test's job directories, removed afterwards."""
+    with _job_root(cpu_image) as root:
+        yield root
 
 
 @pytest.fixture
@@ -340,12 +453,8 @@ def container_job(job_root):
 @pytest.fixture
 def job_network(cpu_image):
     """An --internal network for this test, removed afterwards."""
-    name = create_network()
-    try:
+    with _job_network() as name:
         yield name
-    finally:
-        sweep_network_containers(name)
-        docker("network", "rm", name, check=False)
 
 
 def sweep_network_containers(network):

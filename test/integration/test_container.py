@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -225,20 +224,8 @@ def test_image_has_horovod_with_gloo_stripped_and_with_every_library(cpu_image):
     assert libraries["libgomp.so.1"].startswith("/lib/x86_64-linux-gnu/libgomp.so.1 "), proc.stdout
 
 
-def _horovod_jobs(job_root, script, **hyperparameters):
-    """Two hosts, one rank each, the way the SDK's distribution={'mpi': {'enabled': True,
-    'processes_per_host': 1}} writes them; Gloo on the containers' own interface."""
-    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
-    for job in jobs:
-        job.add_code(script, shared="horovod/" + script)
-        job.entry(script, sagemaker_mpi_enabled=True, sagemaker_mpi_num_of_processes_per_host=1,
-                  **hyperparameters)
-        job.resource_config["network_interface_name"] = "eth0"
-    return jobs
-
-
 def test_horovod_allreduce_on_two_containers(cpu_image, job_root):
-    jobs = _horovod_jobs(job_root, "allreduce.py")
+    jobs = ds.horovod_jobs(job_root, "allreduce.py")
     results = ds.run_job(cpu_image, jobs, timeout=120)
     for result in results:
         assert result.returncode == 0, result.explain()
@@ -251,7 +238,7 @@ def test_horovod_allreduce_on_two_containers(cpu_image, job_root):
 
 
 def test_horovod_gluon_training_on_two_containers(cpu_image, job_root):
-    jobs = _horovod_jobs(job_root, "gluon_train.py")
+    jobs = ds.horovod_jobs(job_root, "gluon_train.py")
     results = ds.run_job(cpu_image, jobs, timeout=120)
     for result in results:
         assert result.returncode == 0, result.explain()
@@ -264,7 +251,7 @@ def test_horovod_gluon_training_on_two_containers(cpu_image, job_root):
 
 
 def test_killing_a_horovod_container_ends_the_job_on_the_other(cpu_image, job_root, job_network):
-    jobs = _horovod_jobs(job_root, "allreduce.py", sleep=120)
+    jobs = ds.horovod_jobs(job_root, "allreduce.py", sleep=120)
     # Both ranks are past hvd.init() (the Gloo context is up) and sleep before the allreduce.
     code, seconds, result = _kill_the_second_container(cpu_image, jobs, job_network, "started, pid", 90)
     first = result.failure_first_line
@@ -277,43 +264,9 @@ def test_killing_a_horovod_container_ends_the_job_on_the_other(cpu_image, job_ro
     assert _model_files(jobs[0]) == [], result.explain()
 
 
-def _fake_gpus(job_root, count):
-    """docker run arguments that give a container ``count`` GPUs' device files without a GPU: an
-    empty file bind-mounted at /dev/nvidia<N>, where the launcher counts GPUs when the NVIDIA
-    driver's /proc/driver/nvidia/gpus is absent (SM_NUM_GPUS, docs/contract.md section 3)."""
-    device = Path(job_root) / "fake-gpu-device"
-    device.touch()
-    return [arg for n in range(count) for arg in ("-v", "%s:/dev/nvidia%d:ro" % (device, n))]
-
-
-def _run_with_gpus(cpu_image, jobs, gpus, network, job_root, timeout=150):
-    """Run one container per job, job i with gpus[i] fake GPUs; wait for all (none is stopped
-    when another fails: each must end by itself) -> their results."""
-    names = []
-    started = time.monotonic()
-    try:
-        for job, count in zip(jobs, gpus):
-            names.append(ds.start_container(cpu_image, job, network, extra_args=_fake_gpus(job_root, count)))
-        ds.wait_all(names, timeout, stop_others_on_failure=False)
-        return [ds.result_of(name, job, started) for name, job in zip(names, jobs)]
-    finally:
-        ds.remove(names)
-
-
-def _per_gpu_jobs(job_root):
-    """Two hosts, the way the SDK writes distribution={'mpi': {'enabled': True}}: no
-    processes_per_host, so that the container picks (one rank per GPU)."""
-    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
-    for job in jobs:
-        job.add_code("allreduce.py", shared="horovod/allreduce.py")
-        job.entry("allreduce.py", sagemaker_mpi_enabled=True)
-        job.resource_config["network_interface_name"] = "eth0"
-    return jobs
-
-
 def test_horovod_starts_one_rank_per_gpu_in_each_container(cpu_image, job_root, job_network):
-    jobs = _per_gpu_jobs(job_root)
-    results = _run_with_gpus(cpu_image, jobs, (2, 2), job_network, job_root)
+    jobs = ds.per_gpu_jobs(job_root)
+    results = ds.run_with_gpus(cpu_image, jobs, (2, 2), job_network, job_root)
     for result in results:
         assert result.returncode == 0, result.explain()
         assert "2 GPUs" in result.logs, result.explain()  # the environment's summary line
@@ -324,8 +277,8 @@ def test_horovod_starts_one_rank_per_gpu_in_each_container(cpu_image, job_root, 
 
 
 def test_containers_with_other_gpu_counts_fail_the_job_naming_both_counts(cpu_image, job_root, job_network):
-    jobs = _per_gpu_jobs(job_root)
-    results = _run_with_gpus(cpu_image, jobs, (2, 1), job_network, job_root, timeout=90)
+    jobs = ds.per_gpu_jobs(job_root)
+    results = ds.run_with_gpus(cpu_image, jobs, (2, 1), job_network, job_root, timeout=90)
     cause = ("Configuration error: Horovod: algo-2 starts 1 rank (one per GPU: 1 GPU), but the first host algo-1 "
              "starts 2; every host must start the same number (give every host as many GPUs, or set the "
              "hyperparameter sagemaker_mpi_num_of_processes_per_host)")
@@ -420,13 +373,32 @@ def test_build_py_without_a_cached_horovod_wheel_and_no_build_fails_clearly(tmp_
         .format(root=tmp_path)], proc.stderr
 
 
-def test_build_py_gpu_local_without_a_builder_image_fails_before_building_anything():
-    proc = _build_py("--flavor", "gpu", "--local")
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines() == [
-        "[build.py] FAILED: the gpu image compiles Horovod (NCCL) in a CUDA devel stage, and --local cannot make "
-        "a CUDA devel image: pass --builder-image IMAGE (a local CUDA devel image with the base's Python), or "
-        "--without-horovod"], proc.stderr
+def test_the_gpu_builder_export_is_reused_unless_what_the_builder_uses_changes(tmp_path):
+    requirements = BUILD.FLAVORS["gpu"].requirements.read_text()
+    cached = BUILD.horovod_export_dir("gpu", requirements, "builder:1", tmp_path)
+    assert cached.parent == tmp_path
+    # A library the builder stage does not install leaves the cached Horovod build valid ...
+    assert BUILD.horovod_export_dir("gpu", requirements + "pandas==2.2.3\n", "builder:1", tmp_path) == cached
+    # ... another MXNet, NCCL or Horovod pin, or another builder image, does not.
+    for changed, builder in ((requirements.replace("nvidia-nccl-cu11==2.21.5", "nvidia-nccl-cu11==2.20.5"), "builder:1"),
+                             (requirements.replace("horovod==0.28.1", "horovod==0.28.0"), "builder:1"),
+                             (requirements, "builder:2")):
+        assert changed != requirements or builder != "builder:1"
+        assert BUILD.horovod_export_dir("gpu", changed, builder, tmp_path) != cached
+    assert BUILD.cuda_stub(builder_image="builder:1", cache_dir=tmp_path) is None  # nothing cached there
+
+
+def test_every_build_of_a_flavor_uses_the_same_emptied_context_directory(tmp_path, monkeypatch):
+    # BuildKit keys its copy of a build context by the directory's path: one path per flavor.
+    monkeypatch.setattr(BUILD, "CONTEXT_DIR", tmp_path / "context")
+    with BUILD.build_context("gpu") as first:
+        (first / "left-over").write_text("x")
+    assert not first.exists()
+    with BUILD.build_context("gpu") as second:
+        assert second == first == tmp_path / "context" / "gpu"
+        assert list(second.iterdir()) == []
+    with BUILD.build_context("cpu") as other:
+        assert other == tmp_path / "context" / "cpu"
 
 
 def test_a_missing_horovod_wheel_is_built_with_scripts_install_horovod_sh(tmp_path, monkeypatch):
