@@ -60,7 +60,7 @@ def test_a_job_uses_gluoncv_gluonnlp_onnx_and_the_rest_without_network(cpu_image
 def test_sagemaker_training_environment_on_a_two_host_job_with_instance_groups(cpu_image, job_root, job_network):
     """Two containers in two instance groups; algo-2 runs under a CPU quota of one CPU: the script
     gets this toolkit's count (SM_NUM_CPUS), not os.cpu_count()."""
-    from mx_training_toolkit.config import group_resource_config
+    from mx_training_toolkit.jobfiles import group_resource_config
 
     jobs = ds.make_job_dirs(job_root, ["algo-1", "algo-2"])
     for job in jobs:
