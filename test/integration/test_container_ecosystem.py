@@ -157,6 +157,19 @@ def test_pip_download_skips_the_wheels_built_on_the_host():
     assert "gluoncv==0.10.5.post0" in kept and "\ncython\n" in kept
 
 
+def test_the_gpu_image_pins_the_ecosystem_as_the_cpu_image_does():
+    # Both --local bases are bookworm with Python 3.11: a pin changed in one file must change in the other.
+    def pins(flavor):
+        lines = BUILD.FLAVORS[flavor].requirements.read_text().splitlines()
+        return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    ecosystem = {"gluoncv==0.10.5.post0", "gluonnlp==0.10.0", "cython", "opencv-python==4.10.0.84", "pandas==2.2.3",
+                 "scikit-learn==1.5.2", "scipy==1.13.1", "h5py==3.12.1", "onnx==1.17.0", "protobuf>=4.25.1,<6",
+                 "setuptools>=70.1,<81"}
+    assert ecosystem <= pins("cpu")
+    assert pins("cpu") - {"mxnet==1.9.1"} <= pins("gpu"), sorted(pins("cpu") - pins("gpu"))
+    assert BUILD.gluonnlp_pin(BUILD.FLAVORS["gpu"].requirements.read_text()) == "0.10.0"
+
+
 def test_a_missing_gluonnlp_wheel_without_a_python_to_build_it_fails_saying_how(tmp_path):
     import pytest
 

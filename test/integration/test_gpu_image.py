@@ -107,3 +107,31 @@ def test_device_files_give_sm_num_gpus_and_one_rank_per_gpu(gpu_image, gpu_job_r
     assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
         (0, 4, 0, 2, "algo-1"), (1, 4, 1, 2, "algo-1"), (2, 4, 0, 2, "algo-2"), (3, 4, 1, 2, "algo-2")]
     assert all(r["sum"] == [10.0, 10.0, 10.0] for r in reports), reports
+
+
+def test_gpu_image_has_the_cpu_images_ecosystem_and_a_job_uses_it(gpu_image, gpu_job_root):
+    # The same ecosystem and pins as the CPU image (test_container_ecosystem.py), one cv2.
+    freeze = _in_container(gpu_image, "python -m pip list --format=freeze")
+    assert freeze.returncode == 0, freeze.stderr
+    pins = {"gluoncv==0.10.5.post0", "gluonnlp==0.10.0", "opencv-python==4.10.0.84", "pandas==2.2.3",
+            "scikit-learn==1.5.2", "scipy==1.13.1", "h5py==3.12.1", "onnx==1.17.0"}
+    installed = set(freeze.stdout.split())
+    assert pins <= installed, sorted(pins - installed)
+    assert [p for p in installed if p.lower().startswith("opencv")] == ["opencv-python==4.10.0.84"], freeze.stdout
+    size = int(ds.docker("image", "inspect", "-f", "{{.Size}}", gpu_image.name).stdout.strip())
+    print("image size: %d bytes (%.0f MiB)" % (size, size / 2 ** 20))
+    # On the CPU (the stub driver has no GPU): every library, a GluonCV model-zoo forward pass, ONNX export.
+    job = ds.JobDir(gpu_job_root / "algo-1")
+    job.add_code("train.py", resource="ecosystem.py")
+    job.entry("train.py")
+    [result] = ds.run_job(gpu_image.name, [job], extra_args=gpu_image.stub_args, timeout=240)
+    assert result.returncode == 0, result.explain()
+    assert "; 0 GPUs, " in result.logs, result.explain()
+    report = json.loads(result.read("output", "data", "ecosystem.json"))
+    assert {"gluoncv", "gluonnlp", "cv2", "pandas", "sklearn", "scipy", "h5py", "onnx"} <= set(report["versions"])
+    assert report["versions"]["mxnet"] == "1.9.1", report
+    assert report["gluoncv_output_shape"] == [1, 10], report
+    assert report["scipy_softmax_sum"] == 1.0, report
+    assert report["gluonnlp_tokens"] == ["hello", ",", "world", "!"], report
+    assert report["sklearn_slope"] == 2.0 and report["h5py_shape"] == [1, 10], report
+    assert {"Conv", "Relu"} <= set(report["onnx_nodes"]), report
