@@ -137,7 +137,10 @@ def test_500_connect_and_close_and_500_idle_connections_during_a_job(tmp_path):
             idle.append(connect(port, "127.0.0.1"))
         # Each connection reached algo-1's launcher, which greets every newcomer with a challenge
         # (the oldest of the idle ones it then drops, beyond its limit of unproven connections).
+        # A loaded machine can take the launcher more than a socket's usual 10 s to greet the last of
+        # 1000 connections made in a burst: wait for each greeting up to a minute.
         for s in idle:
+            s.settimeout(60)
             challenged += json.loads(read_line(s))["t"] == "challenge"
     finally:
         go.touch()
