@@ -352,18 +352,23 @@ def remove_tree(path, image):
 
 # --- fixtures -----------------------------------------------------------------------------------
 
+def ready_image(flavor, tag):
+    """Build ``flavor``'s image as ``tag`` from the working tree on the local bases, or, with
+    MXTT_SKIP_IMAGE_BUILD set (.ci/run builds them first), use ``tag`` as it is when it exists."""
+    if os.environ.get("MXTT_SKIP_IMAGE_BUILD") and docker("image", "inspect", tag, check=False).returncode == 0:
+        print("using the existing image %s" % tag)
+        return
+    timings = {}
+    build.build(flavor, tag, local=True, timings=timings)
+    print("image stages: %s" % timings)
+
+
 @pytest.fixture(scope="session")
 def cpu_image():
     """The CPU image, built for this session from the working tree on the local base (the engine
     must be up); every container and network of the session is removed at the end."""
     require_engine()
-    timings = {}
-    if os.environ.get("MXTT_SKIP_IMAGE_BUILD") and docker("image", "inspect", CPU_TEST_IMAGE,
-                                                          check=False).returncode == 0:
-        print("using the existing image %s" % CPU_TEST_IMAGE)
-    else:
-        build.build("cpu", CPU_TEST_IMAGE, local=True, timings=timings)
-        print("image stages: %s" % timings)
+    ready_image("cpu", CPU_TEST_IMAGE)
     try:
         yield CPU_TEST_IMAGE
     finally:
@@ -389,13 +394,7 @@ def gpu_image():
     """The complete GPU image (Horovod with NCCL), built for this session from the working tree on
     the local bases, with the libcuda.so.1 stub its builder stage exported (cached on the host)."""
     require_engine()
-    timings = {}
-    if os.environ.get("MXTT_SKIP_IMAGE_BUILD") and docker("image", "inspect", GPU_TEST_IMAGE,
-                                                          check=False).returncode == 0:
-        print("using the existing image %s" % GPU_TEST_IMAGE)
-    else:
-        build.build("gpu", GPU_TEST_IMAGE, local=True, timings=timings)
-        print("image stages: %s" % timings)
+    ready_image("gpu", GPU_TEST_IMAGE)
     stub = build.cuda_stub()
     if stub is None:
         pytest.fail("no libcuda.so.1 stub in %s: build the image with docker/build.py --flavor gpu --local"
