@@ -320,7 +320,9 @@ def ensure_cuda_builder_image(suite=BASE_SUITE, packages=CUDA_BUILDER_PACKAGES, 
                     log("%d packages from %s" % (len(cached), debs_dir))
                     run(as_root(["cp", *cached, archives]))
                 run(as_root(["cp", "/etc/resolv.conf", rootfs / "etc" / "resolv.conf"]))
-                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+                # TMPDIR names a directory of the host (.ci/run sets one under /dev/shm), not of the chroot:
+                # a package's maintainer script (ca-certificates') that makes a temporary file fails there.
+                env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "TMPDIR": "/tmp"}
                 run([*chroot, "apt-get", "update", "-qq"], env=env)
                 run([*chroot, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env,
                     stdout=subprocess.DEVNULL)
