@@ -17,7 +17,8 @@ name, a nonce of its own and a proof (an HMAC of the nonce, its name and the job
 with the job's secret, see ``messages.job_secret``); the coordinator answers ``welcome`` with its
 own proof over the host's nonce, and a host takes no other message from a first host that has not
 proven itself (something that took the first host's address first cannot answer ``all-done``); then
-``worker-done``, ``failed`` (with the failure's age) and ``ping`` go to the coordinator, and
+``worker-done``, ``failed`` (with the failure's age) and ``ping`` (for the stall watchdog, with
+the seconds this host's workers have been idle) go to the coordinator, and
 ``all-done``, ``abort`` (the root cause and the other failures) and ``ping`` come back. A peer is
 accepted as host H only from H's address and with a valid proof.
 
@@ -59,9 +60,9 @@ class Coordinator:
     returns the events a verdict it caused means for this host."""
 
     def __init__(self, host, hosts, addresses, bind_address, port, post, join_timeout, secret, identity,
-                 ranks_per_host=None):
+                 ranks_per_host=None, stall=None, idle=None):
         self.host = host
-        self.relay = Relay(host, hosts, post)
+        self.relay = Relay(host, hosts, post, stall=stall, idle=idle)
         self._hub = Hub(host, hosts, addresses, bind_address, port, secret, identity, join_timeout, self.relay,
                         ranks_per_host)
         self.relay.send_all = self._hub.broadcast
@@ -99,9 +100,10 @@ class Member:
     """Runs on every other host: one connection to the coordinator."""
 
     def __init__(self, host, coordinator_host, address, port, post, connect_timeout, secret, identity,
-                 source_address=None):
+                 source_address=None, idle=None):
         self.host = host
         self.post = post
+        self.idle = idle  # for the stall watchdog: this host's workers' idle seconds, sent with each ping
         self._coordinator = coordinator_host
         self._lock = threading.Lock()
         self._ended = False
@@ -227,7 +229,8 @@ class Member:
 
     def _pinger(self):
         while not self._ended:
-            if not _send(self._sock, self._lock, {"t": "ping"}):
+            ping = {"t": "ping"} if self.idle is None else {"t": "ping", "idle": round(self.idle(), 3)}
+            if not _send(self._sock, self._lock, ping):
                 return
             time.sleep(PING_EVERY)
 

@@ -8,6 +8,8 @@ EXIT_CONFIG = 2
 EXIT_CODE_DOWNLOAD = 3
 EXIT_PIP_INSTALL = 4
 EXIT_HOSTS = 5
+# The stall watchdog ended the job: GNU timeout's status for a command it timed out.
+EXIT_STALLED = 124
 EXIT_INTERNAL = 70
 
 

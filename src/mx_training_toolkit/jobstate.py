@@ -16,7 +16,7 @@ from typing import NamedTuple, Tuple
 
 from .log import get_logger
 from .outcome import ALL_DONE, EXIT, LAUNCHER, PEER_FAILED, SIGNAL, USER_FAILURE_NOTE, stopped_result
-from .roles import PS_ROLES, SERVICE_ROLES, SUPPORT_ROLES, WORKER
+from .roles import PS_ROLES, SERVICE_ROLES, STALL, SUPPORT_ROLES, WORKER
 from .signals import forwarded
 
 log = get_logger(__name__)
@@ -66,9 +66,10 @@ class Stop(NamedTuple):
     first: Tuple[str, ...] = ()  # roles signalled first; the rest once these have exited (or at the grace)
     linger: float = 0.0  # then, seconds the ``lingering`` roles may take to exit by themselves before their signal
     lingering: Tuple[str, ...] = ()
+    stacks_first: bool = False  # ask every process for its stacks before anything is signalled (a stalled job)
 
 
-def stop_plan(state, signum, stop_grace, failure_grace, linger=0.0):
+def stop_plan(state, signum, stop_grace, failure_grace, linger=0.0, stalled=False):
     """How to stop what is left once the job's loop reached ``state`` -> ``Stop``. ``signum`` is the
     stop signal that stopped the job (the launcher's own, or a stopped host's), else the launcher's
     first stop signal or 0.
@@ -78,10 +79,11 @@ def stop_plan(state, signum, stop_grace, failure_grace, linger=0.0):
     while the scheduler, servers and rendezvous server they need keep running; once the workers
     have exited, the parameter-server roles get ``linger`` to exit by themselves (they do once every
     worker of the job has finalised), then the signal. A failed or finished job is only ended:
-    everything gets the signal at once and ``failure_grace``."""
+    everything gets the signal at once and ``failure_grace``; a job that ``stalled`` shows where
+    each of its processes is first."""
     if state == JobState.STOPPED:
         return Stop(forwarded(signum), stop_grace, (WORKER,), linger, PS_ROLES)
-    return Stop(forwarded(signum), failure_grace)
+    return Stop(forwarded(signum), failure_grace, stacks_first=stalled)
 
 
 class JobPolicy:
@@ -221,7 +223,8 @@ class JobPolicy:
     def stop_plan(self, signum, stop_grace, failure_grace):
         """How to stop what is left of the job now that it ended -> ``Stop`` (see ``stop_plan``);
         ``signum``: the launcher's first stop signal, or 0."""
-        return stop_plan(self.state, self.signum or signum, stop_grace, failure_grace, self.linger)
+        stalled = self.state == JobState.FAILED and self.results[0].role == STALL
+        return stop_plan(self.state, self.signum or signum, stop_grace, failure_grace, self.linger, stalled)
 
     def _stop(self, signum):
         self.signum = signum

@@ -46,6 +46,7 @@ LINGER_ENV = "MX_TRAINING_PS_LINGER_SECONDS"
 HOST_ADDRESSES_ENV = "MX_TRAINING_HOST_ADDRESSES"  # JSON {"algo-1": "127.0.0.2", ...}, for local runs
 CHANNEL_SECRET_ENV = "MX_TRAINING_CHANNEL_SECRET"  # the key of the launchers' channel (``messages.job_secret``)
 S3_TIMEOUT_ENV = "MX_TRAINING_S3_TIMEOUT_SECONDS"
+STALL_TIMEOUT_ENV = "MX_TRAINING_STALL_TIMEOUT_SECONDS"  # the stall watchdog (``watchdog``); unset: off
 # S3 endpoints for s3:// code, strongest first (see settings.s3_endpoint).
 S3_ENDPOINT_ENV = "S3_ENDPOINT_URL"
 AWS_S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"  # what the SageMaker Python SDK's local mode sets
@@ -63,6 +64,12 @@ CHANNEL_ENV_PREFIX = "SM_CHANNEL_"
 HOROVOD_HOSTS_ENV = "MX_TRAINING_HOROVOD_HOSTS"
 HOROVOD_BIND_ENV = "MX_TRAINING_HOROVOD_BIND"
 HOROVOD_PORT_ENV = "MX_TRAINING_HOROVOD_PORT"
+
+# Where a Python process the launcher starts writes its stacks when it receives SIGQUIT (``stacks``).
+STACKS_FILE_ENV = "MX_TRAINING_STACKS_FILE"
+# The file a silent script touches to say it is alive (``training_utils.heartbeat``; only while the
+# stall watchdog is on). Its children inherit the variable and may touch the file too.
+HEARTBEAT_FILE_ENV = "MX_TRAINING_HEARTBEAT_FILE"
 
 # ---- files --------------------------------------------------------------------------------------
 

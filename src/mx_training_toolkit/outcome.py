@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional, Tuple
 
 from . import masking
 from .errors import EXIT_INTERNAL, ToolkitError
-from .roles import CHANNEL, LAUNCHER, role_of
+from .roles import CHANNEL, LAUNCHER, STALL, role_of
 
 EXIT_INTERNAL_CHANNEL = EXIT_INTERNAL
 
@@ -33,7 +33,9 @@ TITLES = {
     "peer host": "Job failed on",  # followed by the host and that host's own first line
     "host channel": "Connection between hosts failed",
     "internal error": "Internal error",
+    "stalled": "Job stalled",
 }
+HOST_RESULTS = (LAUNCHER, CHANNEL, STALL)  # results about a host, or the whole job: their note is their line
 MAX_FIRST_LINE = 800  # characters of line 1, marker included: the platform shows 1024 of the file
 CUT_MARK = " [cut]"  # ends a line that was cut to its limit
 OTHER_FAILURES = "Other failures:"  # heading of the block of other failures (one line each)
@@ -106,6 +108,7 @@ class Ending(NamedTuple):
     worker_killed: bool = False  # the launcher had to SIGKILL the worker after the grace period
     hurried: bool = False  # ... or at once, on a second SIGINT
     user_failure_file: bool = False  # the user script wrote output/failure itself
+    stacks: str = ""  # the stacks of this host's processes the launcher asked for (``stacks.text``)
 
 
 class Outcome(NamedTuple):
@@ -118,6 +121,7 @@ class Outcome(NamedTuple):
     error: str = ""  # the error itself (an exception's "type: message"), last on line 1
     others: Tuple[str, ...] = ()  # the job's other failures, earliest first, one line each
     attempts: Tuple[str, ...] = ()  # earlier attempts of the job, one line each (empty for now)
+    stacks: str = ""  # last: the stacks of this host's processes, when the launcher asked for them
 
     @property
     def ok(self):
@@ -130,7 +134,8 @@ class Outcome(NamedTuple):
     @property
     def text(self):
         """The failure file's whole text."""
-        return failure_text(self.step, self.message, self.detail, self.error, self.others, self.attempts)
+        return failure_text(self.step, self.message, "\n\n".join(t for t in (self.detail, self.stacks) if t),
+                            self.error, self.others, self.attempts)
 
 
 def exit_status(returncode):
@@ -220,7 +225,7 @@ def tail_text(what, tail):
 
 def result_message(result, facts):
     """A failed process's result -> the words after its step's title: who, and how it ended."""
-    if result.role in (LAUNCHER, CHANNEL):
+    if result.role in HOST_RESULTS:
         return result.note
     role = role_of(result.role, result.rank)
     who = role.names(facts.entry_point, result.rank) if role else "the {} process".format(result.role)
@@ -237,7 +242,7 @@ def result_error(result):
     """A failed process's error, for the end of line 1: what it recorded (an exception's
     "type: message"), else, for a process that recorded nothing and was not killed by a signal
     (a shell script, a binary, a parameter-server role), its last non-empty stderr line."""
-    if result.reason or result.recorded or result.signal or result.role in (LAUNCHER, CHANNEL):
+    if result.reason or result.recorded or result.signal or result.role in HOST_RESULTS:
         return result.reason
     last = next((line for line in reversed(result.stderr_tail) if line.strip()), "")
     return STDERR_LINE + last.strip() if last else ""
@@ -291,7 +296,7 @@ def decide(facts, ending):
     if ending.signum and outcome.step != "stopped":
         outcome = outcome._replace(message=outcome.message + " (the launcher then received {})".format(
             signal_name(ending.signum)))
-    return outcome
+    return outcome._replace(stacks=ending.stacks)
 
 
 def _of_error(error, traceback_text):
@@ -311,7 +316,7 @@ def _of_results(facts, results):
     root = results[0]
     detail = tail_text("its stderr", root.stderr_tail)
     others = tuple(other_line(r, facts) for r in results[1:])
-    if root.host != facts.current_host:
+    if root.host != facts.current_host and root.role != STALL:  # a stall is the whole job's: every host says so
         return Outcome("peer host", "{}: {}".format(root.host, result_line(root, facts)), detail, root.status or 1,
                        others=others)
     return Outcome(result_step(root), result_message(root, facts), detail, root.status or 1, result_error(root),

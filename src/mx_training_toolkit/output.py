@@ -134,8 +134,9 @@ def _write_all(fd, pieces):
 class Forwarder:
     """What one of a child's pipes becomes on one of the launcher's streams (an ``Output``)."""
 
-    def __init__(self, output, prefix=b"", tail=None):
+    def __init__(self, output, prefix=b"", tail=None, watch=None):
         self.output = output
+        self.watch = watch  # called with each read (the stall watchdog's ``watchdog.PipeWatch``), or None
         self.prefix = prefix
         self.newline_prefix = b"\n" + prefix
         self.tail = tail
@@ -153,6 +154,8 @@ class Forwarder:
         self.last_read = now
         if self.tail is not None:
             self.tail.feed(data)
+        if self.watch is not None:
+            self.watch(data)
         if self._held:
             data = self._held + data
         end = data.rfind(b"\n") + 1 if self.output.shared else len(data)

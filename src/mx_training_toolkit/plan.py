@@ -12,7 +12,7 @@ import enum
 import os
 from typing import Mapping, NamedTuple, Optional, Tuple
 
-from . import horovod, names
+from . import horovod, names, stacks
 from .errors import ConfigError
 from .ports import Port, channel_port, rendezvous_port, scheduler_port
 from .roles import RENDEZVOUS, SCHEDULER, SERVER, WORKER
@@ -31,6 +31,7 @@ PS_VERBOSE = "PS_VERBOSE"
 # A Python process that imports mxnet with DMLC_ROLE=server or scheduler runs that role and
 # exits once every worker has finalised.
 ROLE_SNIPPET = "import mxnet"
+STACKS_PREFIX = "stacks-"  # a process's stacks file in the status directory: + its role, or "rank<N>"
 STATUS_NAME = "worker-status"  # the worker's status file in the status directory (a rank's: + ".rank<N>")
 
 
@@ -53,6 +54,7 @@ class ProcessSpec(NamedTuple):
     prefix: str = ""  # put before each output line ("" for the user script)
     status_file: Optional[str] = None  # where the child records its real exit status (see runner.py)
     rank: Optional[int] = None  # a Horovod worker's rank
+    stacks_file: Optional[str] = None  # where it writes its stacks when asked (see stacks.py); None: it cannot
 
 
 class HostsPlan(NamedTuple):
@@ -99,6 +101,7 @@ class _Job(NamedTuple):
     addresses: Mapping[str, str]
     python: str
     status_file: Optional[str]  # the worker's, when it records its status; None: it does not
+    status_dir: Optional[str]  # where the Python processes' stacks files go; None: nowhere
 
 
 def ps_hosts(config):
@@ -165,10 +168,21 @@ def plan_job(config, hosts, user_code, base_env, addresses, python, status_dir=N
     strategy = choose(config, user_code.legacy)
     records = records_status(strategy, user_code)
     status_file = os.path.join(status_dir, STATUS_NAME) if records and status_dir else None
-    job = _Job(config, hosts, user_code, base_env, addresses, python, status_file)
+    job = _Job(config, hosts, user_code, base_env, addresses, python, status_file, status_dir)
     launch = STRATEGIES[strategy](job, installed)
     return launch._replace(strategy=strategy, channel_port=hosts.channel_port,
                            shown=user_code.argv(python, record_status=records, readable=True))
+
+
+def _stacks_file(job, env, name, python=True):
+    """Name the stacks file of a ``python`` process (``stacks``) in its environment ``env`` -> its
+    path, or None when the plan has no directory for it (or the process is not Python: a worker
+    that is an executable cannot arm the dumper)."""
+    if not job.status_dir or not python:
+        return None
+    path = os.path.join(job.status_dir, STACKS_PREFIX + name)
+    env[names.STACKS_FILE_ENV] = path
+    return path
 
 
 def _worker(job, extra_env=None):
@@ -177,7 +191,8 @@ def _worker(job, extra_env=None):
     if job.status_file:
         env[STATUS_FILE_ENV] = job.status_file
     return ProcessSpec(WORKER, job.user_code.argv(job.python, record_status=job.status_file is not None), env,
-                       job.config.paths.code_dir, status_file=job.status_file)
+                       job.config.paths.code_dir, status_file=job.status_file,
+                       stacks_file=_stacks_file(job, env, WORKER, job.user_code.kind != "executable"))
 
 
 def _plain(job, installed):
@@ -199,8 +214,8 @@ def _parameter_server(job, installed):
     for role in ([SCHEDULER] if first else []) + [SERVER]:
         env = dict(job.base_env)
         env.update(ps_env(cfg, job.addresses, role))
-        specs.append(ProcessSpec(role, (job.python, "-c", ROLE_SNIPPET), env, cfg.paths.code_dir,
-                                 "[{} {}] ".format(role, cfg.current_host)))
+        specs.append(ProcessSpec(role, (job.python, "-c", stacks.arm_code() + ROLE_SNIPPET), env, cfg.paths.code_dir,
+                                 "[{} {}] ".format(role, cfg.current_host), stacks_file=_stacks_file(job, env, role)))
     roles = ", ".join(s.role for s in specs)
     specs.append(_worker(job, ps_env(cfg, job.addresses, WORKER)))
     port = scheduler_port(cfg.ps_port)
@@ -228,7 +243,7 @@ def _horovod(job, installed):
         env.update({names.HOROVOD_HOSTS_ENV: ",".join("{}:{}".format(h, per_host) for h in cfg.hosts),
                     names.HOROVOD_BIND_ENV: job.addresses[first], names.HOROVOD_PORT_ENV: str(port.number)})
         specs.append(ProcessSpec(RENDEZVOUS, (job.python, "-c", runner_bootstrap(horovod.HOROVOD_RUNNER)), env, cwd,
-                                 "[rendezvous] "))
+                                 "[rendezvous] ", stacks_file=_stacks_file(job, env, RENDEZVOUS)))
     for slot in horovod.horovod_slots(cfg.hosts, per_host):
         if slot.host != cfg.current_host:
             continue
@@ -238,7 +253,8 @@ def _horovod(job, installed):
         if rank_status:
             env[STATUS_FILE_ENV] = rank_status
         specs.append(ProcessSpec(WORKER, user_code.argv(job.python, record_status=True), env, cwd,
-                                 "[rank {}] ".format(slot.rank), rank_status, slot.rank))
+                                 "[rank {}] ".format(slot.rank), rank_status, slot.rank,
+                                 _stacks_file(job, env, "rank{}".format(slot.rank), user_code.kind != "executable")))
     ranks = [s.rank for s in specs if s.role == WORKER]
     note = horovod.options_note(cfg.mpi_custom_options, options)
     return LaunchPlan(Strategy.HOROVOD, tuple(specs), (port,) if cfg.current_host == first else (),

@@ -21,10 +21,12 @@ from .jobrules import SETTLE, JobRules
 from .log import get_logger
 from .messages import reported_age, reported_result, verdict_message
 from .outcome import ALL_DONE, LAUNCHER, PEER_FAILED, Event, JobResult
+from .roles import STALL
 
 log = get_logger("mx_training_toolkit.channel")
 
 LOST = "the connection to the launcher on {} was lost (the host stopped or died)"
+MAX_IDLE = 1e9  # seconds of idleness a host may report (a number past any stall setting)
 WAKE = "wake"  # an event that only makes this host's loop look at ``deadline`` again
 
 
@@ -40,19 +42,23 @@ def verdict_events(verdict):
 class Relay:
     """Between the hosts (``hosts``, ``host`` ours) and the job's rules."""
 
-    def __init__(self, host, hosts, post, send_all=lambda message: None, clock=time.monotonic, settle=SETTLE):
+    def __init__(self, host, hosts, post, send_all=lambda message: None, clock=time.monotonic, settle=SETTLE,
+                 stall=None, idle=None):
         self.host = host
         self.post = post
         self.send_all = send_all
         self.clock = clock
         self.abort = None  # the abort message once the job failed: told to hosts that join later
-        self._rules = JobRules(hosts, settle)
+        self.idle = idle  # with ``stall``: how long this host's workers have been idle (``watchdog.HostProgress``)
+        self._rules = JobRules(tuple(hosts), settle, stall if idle is not None else None)
         self._lock = threading.Lock()
 
     @property
     def deadline(self):
-        """When ``tick`` must be called (a consequence failure is held), or None."""
-        return self._rules.deadline
+        """When ``tick`` must be called (a consequence failure is held, or the stall rule looks), or None."""
+        with self._lock:
+            due = [d for d in (self._rules.deadline, self._rules.stall_due(self.clock())) if d is not None]
+        return min(due) if due else None
 
     # ---- from the other hosts (the hub's thread): verdicts are posted ---------------------------
 
@@ -74,7 +80,12 @@ class Relay:
             if verdict is None and self._rules.deadline != held:  # the loop's wait must end sooner now
                 self.post(Event(WAKE))
             self._post(verdict)
-        elif kind != "ping":
+        elif kind == "ping":
+            seconds = message.get("idle")
+            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+                with self._lock:
+                    self._rules.idle(host, min(float(seconds), MAX_IDLE), self.clock())
+        else:
             log.warning("channel: ignoring a message of type %r from %s", kind[:40], host)
 
     def gone(self, host):
@@ -102,7 +113,12 @@ class Relay:
 
     def tick(self):
         """``deadline`` has passed -> events for this host's loop."""
-        return verdict_events(self._decide(self._rules.timed_out, self.clock()))
+        now = self.clock()
+        if self.idle is not None:
+            seconds = self.idle()
+            with self._lock:
+                self._rules.idle(self.host, seconds, now)
+        return verdict_events(self._decide(self._rules.timed_out, now))
 
     def _decide(self, rule, *args):
         """Apply ``rule`` under the lock; tell every other host its verdict -> the verdict or None."""
@@ -111,6 +127,9 @@ class Relay:
             if verdict is None:
                 return None
             message = verdict_message(verdict)
+            if verdict.failed and verdict.root.role == STALL:
+                log.error("no output from any worker of the job, on any host, for %g s: the job has stalled",
+                          self._rules.stall)
             if verdict.failed:
                 self.abort = message
                 log.debug("channel: the job failed on %s (%d other failures)", verdict.root.host,

@@ -22,13 +22,14 @@ RENDEZVOUS = "rendezvous"  # Horovod's Gloo rendezvous server, on the first host
 PIP = "pip"
 LAUNCHER = "launcher"  # a result about a host's launcher (a step failed, a stop, a lost host)
 CHANNEL = "channel"  # a result about the launchers' channel itself (an internal error there)
+STALL = "stall"  # a result about the whole job: the stall watchdog ended it (``jobrules``)
 
 # Kinds: what a role means to the run loop.
 WORKS = "worker"  # the user's code: the job is done when every worker of every host is
 SUPPORT = "support"  # runs beside the workers and exits by itself once all have finalised; waited for
 SERVICE = "service"  # runs beside the workers and never exits by itself: stopped once all are done
 HELPER = "helper"  # runs to its end while the job is prepared
-HOST = "host"  # not a process: a whole host, or the connection between hosts
+HOST = "host"  # not a process: a whole host, the connection between hosts, or the whole job
 
 
 class Role(NamedTuple):
@@ -58,6 +59,7 @@ TABLE = {role.name: role for role in (
     Role(PIP, HELPER, "pip install", "the pip process", PipInstallError),
     Role(LAUNCHER, HOST, "peer host", "the launcher on the host"),
     Role(CHANNEL, HOST, "host channel", "the launchers' channel"),
+    Role(STALL, HOST, "stalled", "the job"),
 )}
 
 

@@ -40,6 +40,7 @@ class Settings(NamedTuple):
     s3_timeout: Optional[float] = None  # each S3 request's connect and read timeout; None: download's defaults
     s3_endpoint: Optional[str] = None  # for s3:// code; None: AWS's own endpoint for the region
     channel_secret: Optional[str] = None  # the key of the launchers' channel; None: derived from the job
+    stall_timeout: Optional[float] = None  # the stall watchdog: seconds without worker output; None: off
 
     def __repr__(self):  # never the secret, should a record be printed
         shown = self._replace(channel_secret=None if self.channel_secret is None else "****")
@@ -66,6 +67,7 @@ DURATIONS = (
     Duration("host_wait", names.HOST_WAIT_ENV, DEFAULT_HOST_WAIT, WEEK),
     Duration("linger", names.LINGER_ENV, DEFAULT_LINGER, DAY),
     Duration("s3_timeout", names.S3_TIMEOUT_ENV, None, DAY, above_zero=True),
+    Duration("stall_timeout", names.STALL_TIMEOUT_ENV, None, WEEK),
 )
 
 
@@ -95,6 +97,7 @@ def from_environ(environ):
 
     Raises ``ConfigError`` naming the first unusable variable."""
     durations = {d.field: seconds(environ, d) for d in DURATIONS}
+    durations["stall_timeout"] = durations["stall_timeout"] or None  # 0 switches the watchdog off, as unset does
     return Settings(
         base_dir=config.base_dir_from(environ),
         address_map=MappingProxyType(network.parse_address_map(environ.get(names.HOST_ADDRESSES_ENV, ""))),

@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 
+from . import stacks as stacks_mod
 from .errors import UserScriptError
-from .log import get_logger
+from .log import WARNING, get_logger
 from .outcome import CHILD, EXIT, Event, JobResult, exit_status
 from .output import Forwarder, Output as _Output, Tail, pump
-from .roles import role_of
+from .roles import WORKER, role_of
 from .runner import read_record
 from .signals import start_thread
 
@@ -36,7 +37,7 @@ PR_SET_CHILD_SUBREAPER = 36
 class Child:
     """A started process: its Popen, its stderr tail, its output and waiter threads."""
 
-    def __init__(self, spec, popen, events, stdout, stderr):
+    def __init__(self, spec, popen, events, stdout, stderr, progress=None):
         self.spec = spec
         self.popen = popen
         self.pgid = popen.pid  # start_new_session: the child leads its own group
@@ -44,7 +45,9 @@ class Child:
         self.killed = False  # the launcher had to SIGKILL it after the grace period
         self._result = None
         prefix = spec.prefix.encode()
-        self._forwarders = (Forwarder(stdout, prefix), Forwarder(stderr, prefix, self.tail))
+        watches = (progress.pipe_watch(), progress.pipe_watch()) if progress is not None else (None, None)
+        self._forwarders = (Forwarder(stdout, prefix, watch=watches[0]),
+                            Forwarder(stderr, prefix, self.tail, watches[1]))
         self._threads = [start_thread(self._pump, popen.stdout, self._forwarders[0]),
                          start_thread(self._pump, popen.stderr, self._forwarders[1])]
         start_thread(self._wait, events)
@@ -184,12 +187,14 @@ class Supervisor:
     seconds, unless a stop names another). This is the process starter ``jobstate.run`` drives:
     ``start``, ``next_event``, ``kill``. Its events come through ``mailbox`` (a new one when None)."""
 
-    def __init__(self, host, grace, mailbox=None, stdout=None, stderr=None, watcher=None):
+    def __init__(self, host, grace, mailbox=None, stdout=None, stderr=None, watcher=None, progress=None):
         self.host = host
         self.grace = grace
         self.mailbox = mailbox or Mailbox()
         self.watcher = watcher  # told every child's session (``watcher``): they die with us even by SIGKILL
+        self.progress = progress  # the stall watchdog's ``watchdog.HostProgress``: the workers' output goes to it
         self.children = []
+        self.stacks = []  # every ``stacks.Dump`` the processes gave (``dump_stacks``), in order
         self._scratch = None
         self._stdout = _Output(stdout or sys.stdout.buffer)
         self._stderr = _Output(stderr or sys.stderr.buffer)
@@ -219,7 +224,10 @@ class Supervisor:
             raise role.cannot_start(message, status) from e
         if self.watcher is not None:
             self.watcher.add(popen.pid)  # its session's id
-        child = Child(spec, popen, self.mailbox.events, self._stdout, self._stderr)
+        progress = self.progress if spec.role == WORKER else None
+        if progress is not None:
+            progress.begin()
+        child = Child(spec, popen, self.mailbox.events, self._stdout, self._stderr, progress)
         self.children.append(child)
         return child
 
@@ -294,27 +302,35 @@ class Supervisor:
         for c in self.children:
             _signal_group(c.pgid, signum)
 
-    def stop(self, signum=signal.SIGTERM, grace=None, first=(), linger=0.0, lingering=()):
+    def stop(self, signum=signal.SIGTERM, grace=None, first=(), linger=0.0, lingering=(), stacks_first=False):
         """Stop every group and every stray descendant with one deadline, ``grace`` seconds away
         (default ``self.grace``): send ``signum`` first to the groups of the roles in ``first`` (all
         groups when it is empty); once those have exited, give the groups of the roles in
         ``lingering`` up to ``linger`` seconds to exit by themselves, then send ``signum`` to every
-        other group and stray. At the deadline (at once after ``hurry``) SIGKILL what is left;
-        reap all. Returns the number of seconds it took."""
+        other group and stray. Shortly before the deadline, ask what is left for its stacks
+        (``dump_stacks``, inside the grace); at the deadline (at once after ``hurry``) SIGKILL what
+        is left; reap all. ``stacks_first``: ask every process for its stacks before anything.
+        Returns the number of seconds it took."""
         began = time.monotonic()
         grace = self.grace if grace is None else grace
-        deadline = began + grace
+        if stacks_first:
+            self.dump_stacks(self.children)
+        deadline = time.monotonic() + grace
+        ask = deadline - min(stacks_mod.WAIT, grace / 2)  # when what is left is asked for its stacks
         groups = {c.pgid: c for c in self.children}
         leading = [g for g, c in groups.items() if c.spec.role in first] if first else list(groups)
-        live = self._wait([g for g in leading if _signal_group(g, signum)], deadline)
+        live = self._wait([g for g in leading if _signal_group(g, signum)], ask)
         if first and not live and linger:  # every worker exited: servers leave once all have finalised
             waiting = [g for g, c in groups.items() if c.spec.role in lingering and _signal_group(g, 0)]
-            self._wait(waiting, min(deadline, time.monotonic() + linger))
+            self._wait(waiting, min(ask, time.monotonic() + linger))
         live += [g for g in groups if g not in leading and _signal_group(g, signum)]
         tree = _Tree(self) if _has_children() else None  # psutil only when something is left
         if tree is not None:
             tree.signal_strays(signum)
-        live = self._wait(live, deadline, tree, signum)
+        live = self._wait(live, ask, tree, signum)
+        if live and not self.hurried and deadline > time.monotonic():
+            self.dump_stacks([groups[g] for g in live], deadline - time.monotonic())
+            live = self._wait(live, deadline, tree, signum)
         for g in live:
             if self.hurried:
                 log.warning("process group %d: killing it now (a second SIGINT)", g)
@@ -334,6 +350,47 @@ class Supervisor:
             c.drain(1.0)
         self.reap_orphans()
         return time.monotonic() - began
+
+    def dump_stacks(self, children, wait=stacks_mod.WAIT):
+        """Ask each of ``children`` that still runs and armed the stack dumper (``stacks``) for the
+        stacks of its threads, and wait up to ``wait`` seconds for them to arrive -> the
+        ``stacks.Dump`` of each, logged and kept in ``stacks``."""
+        asked = []
+        for child in sorted(children, key=lambda c: c.spec.role != WORKER):  # the workers' stacks first
+            path = child.spec.stacks_file
+            if not path or child.popen.returncode is not None:
+                continue
+            offset = stacks_mod.size(path)
+            try:
+                child.popen.send_signal(stacks_mod.SIGNAL)
+            except OSError:
+                continue
+            asked.append((child, path, offset))
+        if not asked:
+            return []
+        deadline = time.monotonic() + max(0.0, min(wait, stacks_mod.WAIT))
+        sizes = {path: (offset, time.monotonic()) for _c, path, offset in asked}
+        while time.monotonic() < deadline and not self.hurried:
+            now = time.monotonic()
+            settled = True
+            for _child, path, offset in asked:
+                size, since = sizes[path]
+                grown = stacks_mod.size(path)
+                if grown != size:
+                    sizes[path] = (grown, now)
+                if grown == offset or now - sizes[path][1] < stacks_mod.QUIET:
+                    settled = False
+            if settled:
+                break
+            time.sleep(0.01)
+        dumps = []
+        for child, path, offset in asked:
+            who = stacks_mod.describe(child.spec.role, child.spec.rank, self.host, child.popen.pid)
+            dump = stacks_mod.Dump(who, stacks_mod.read_from(path, offset))
+            log.log(WARNING, "stacks of {}:\n{}".format(who, dump.text or stacks_mod.NONE_CAME.format(stacks_mod.WAIT)))
+            dumps.append(dump)
+        self.stacks.extend(dumps)
+        return dumps
 
     def _wait(self, live, deadline, tree=None, signum=0):
         """Wait until the groups ``live`` (and the strays of ``tree``, which get ``signum`` as they

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from . import config, environment, failure, jobstate, masking, names, network, outcome, plan, ports, roles
+from . import config, environment, failure, jobstate, masking, names, network, outcome, plan, ports, roles, stacks
 from . import settings as settings_mod
 from .errors import ConfigError, PipInstallError, Terminated, ToolkitError
 from .log import DEBUG, enabled, get_logger, set_level, set_stream, shorten
@@ -19,6 +19,7 @@ log = get_logger("mx_training_toolkit")
 # Seconds a host whose configuration failed spends trying to tell the first host: short, since when
 # every host has the same bad configuration, the first host never listens and this only delays the end.
 REPORT_WAIT = 10.0
+HEARTBEAT_NAME = "heartbeat"  # the stall watchdog's heartbeat file, in the supervisor's scratch directory
 
 USAGE = """usage: train [--help]
 
@@ -48,9 +49,10 @@ def main(argv=None):
     become_subreaper()
     job = _Job(environ, mailbox, watcher, signals, args)
     ending = job.run()
-    worker, killed = job.stop()  # a signal now is recorded, never raised
+    worker, killed, dumps = job.stop()  # a signal now is recorded, never raised
     ending = ending._replace(signum=signals.signum, worker=worker, worker_killed=killed, hurried=mailbox.hurried,
-                             user_failure_file=failure.user_wrote_failure(job.paths))
+                             user_failure_file=failure.user_wrote_failure(job.paths),
+                             stacks=stacks.text(dumps, job.facts.current_host))
     result = outcome.decide(job.facts, ending)
     if result.ok:
         log.info("job finished successfully")
@@ -77,8 +79,10 @@ class _Job:
         self.settings = settings_mod.Settings()  # the defaults until the environment is read
         self.policy = None
         self.channel = None
+        self.rules = None  # a one-host job's rules, when the stall watchdog needs them (else jobstate's own)
         self.hosts_plan = None
         self.process_env = {}
+        self.heartbeat_env = {}  # the stall watchdog's heartbeat file, for every process (empty: no watchdog)
 
     def run(self):
         """-> the ``Ending``: the run loop's final state and results, or what interrupted it."""
@@ -119,13 +123,14 @@ class _Job:
                 self.channel.close()
 
     def stop(self):
-        """Stop what is left of the job -> (the worker's ``JobResult`` or None, whether it was killed).
-        Before ``configure`` built the supervisor, nothing was started: nothing to stop."""
+        """Stop what is left of the job -> (the worker's ``JobResult`` or None, whether it was killed,
+        the stacks its processes gave: ``stacks.Dump`` values). Before ``configure`` built the
+        supervisor, nothing was started: nothing to stop."""
         if self.supervisor is None:
-            return None, False
+            return None, False, ()
         self.supervisor.stop(**self.stop_plan()._asdict())
         self.supervisor.remove_scratch()
-        return self.supervisor.final_result(roles.WORKER)
+        return self.supervisor.final_result(roles.WORKER) + (tuple(self.supervisor.stacks),)
 
     def stop_plan(self):
         """How to stop what is left of the job -> ``jobstate.Stop``."""
@@ -149,6 +154,12 @@ class _Job:
         self.facts = Facts(cfg.current_host, len(cfg.hosts) > 1, cfg.user_entry_point, settings.stop_grace)
         # Its grace is the one for what is left of a job that ended; a stop signal's plan gives its own.
         self.supervisor = Supervisor(cfg.current_host, settings.failure_grace, self.mailbox, watcher=self.watcher)
+        if settings.stall_timeout is not None:  # the stall watchdog: the workers' output and heartbeat
+            from .watchdog import HostProgress
+
+            heartbeat = os.path.join(self.supervisor.scratch(), HEARTBEAT_NAME)
+            self.supervisor.progress = HostProgress(heartbeat)
+            self.heartbeat_env = {names.HEARTBEAT_FILE_ENV: heartbeat}
         log.info("environment: %s", env.log_summary())
         if enabled(DEBUG):
             log.debug("environment (all of it): %s", env.log_details())
@@ -160,8 +171,14 @@ class _Job:
         job's hosts then compare their numbers of ranks (``plan.HostsPlan.check``)."""
         cfg = env.config
         hosts = self.hosts_plan = plan.plan_hosts(cfg, env.num_gpus)
+        progress = self.supervisor.progress
         if hosts.channel_port is None:
             hosts.check(cfg)
+            if progress is not None:  # the job's rules, here alone: the stall rule needs them in the run loop
+                from .relay import Relay
+
+                self.rules = Relay(cfg.current_host, (cfg.current_host,), post=None, stall=settings.stall_timeout,
+                                   idle=progress.idle)
             return {cfg.current_host: settings.address_map.get(cfg.current_host, "127.0.0.1")}
         addresses = network.wait_for_hosts(cfg.hosts, settings.address_map, settings.host_wait)
         from . import channel, messages  # only multi-host jobs need sockets
@@ -175,11 +192,12 @@ class _Job:
             bind = addresses[first] if settings.address_map else ""
             self.channel = channel.Coordinator(cfg.current_host, cfg.hosts, addresses, bind, hosts.channel_port,
                                                self.mailbox.post, settings.host_wait, secret, identity,
-                                               hosts.ranks_per_host)
+                                               hosts.ranks_per_host, settings.stall_timeout,
+                                               progress and progress.idle)
         else:
             self.channel = channel.Member(cfg.current_host, first, addresses[first], hosts.channel_port.number,
                                           self.mailbox.post, settings.host_wait, secret, identity,
-                                          addresses[cfg.current_host])
+                                          addresses[cfg.current_host], progress and progress.idle)
         # The channel is open: a host whose count differs ends the job everywhere.
         hosts.check(cfg, getattr(self.channel, "first_ranks_per_host", None))
         return addresses
@@ -192,7 +210,7 @@ class _Job:
         log.info("mode: %s (%s)", "legacy train()/save()" if user_code.legacy else "script", user_code.mode_reason)
         if user_code.kind == "executable":
             make_executable(cfg)
-        self.process_env = environment.with_pythonpath({**self.environ, **env.to_env_vars()},
+        self.process_env = environment.with_pythonpath({**self.environ, **env.to_env_vars(), **self.heartbeat_env},
                                                        self.environ.get("PYTHONPATH"))
         return user_code
 
@@ -227,7 +245,7 @@ class _Job:
         log.info("run: %s%s", " ".join(shorten(masking.mask(arg)) for arg in launch.shown), launch.how)
         for note in launch.notes:
             log.info("%s", note)
-        jobstate.run(policy, self.supervisor, launch.specs, self.channel)
+        jobstate.run(policy, self.supervisor, launch.specs, self.channel or self.rules)
 
     def tell_hosts(self, result):
         if self.channel is not None:

@@ -15,6 +15,8 @@ import shutil
 import sys
 import tempfile
 
+from .names import HEARTBEAT_FILE_ENV
+
 SYMBOL_FILE = "model-symbol.json"
 PARAMS_FILE = "model-0000.params"
 SHAPES_FILE = "model-shapes.json"
@@ -103,6 +105,32 @@ def remember_gluon_input_shapes():
     __call__.__doc__ = original.__doc__
     setattr(__call__, _RECORDER_MARK, True)
     gluon.HybridBlock.__call__ = __call__
+
+
+def heartbeat():
+    """Tell the launcher's stall watchdog that this script is alive, without writing output.
+
+    The watchdog (``MX_TRAINING_STALL_TIMEOUT_SECONDS``) ends a job whose workers, on every host,
+    wrote no output for that many seconds; a script that trains silently calls this now and then
+    (say once per batch: it costs one system call). It sets the modification time of the file
+    that ``$MX_TRAINING_HEARTBEAT_FILE`` names, creating it if need be, so any process that
+    inherits the variable (a data loader, a shell script) may do the same (``touch "$FILE"``).
+    Does nothing when the variable is unset (no watchdog, or outside the launcher). Returns
+    whether it touched the file; never raises for a file it cannot touch.
+    """
+    path = os.environ.get(HEARTBEAT_FILE_ENV)
+    if not path:
+        return False
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            return False
+    except OSError:
+        return False
+    return True
 
 
 def _resolve_hosts(current_host, hosts):

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import NamedTuple, Tuple
 
+from . import stacks
 from .errors import ConfigError
 from .log import get_logger
 from .names import DOWNLOAD_STAGING_PREFIX, LEGACY_MODE_HP, PROGRAM_HP
@@ -146,10 +147,12 @@ def runner_bootstrap(runner, package_dir=PACKAGE_DIR):
     package is loaded from its own directory instead, and ``sys.path`` is left as ``-m`` leaves it
     (the working directory first, as an absolute path), so the user's code imports as before.
 
+    It arms the stack dumper first (``stacks.arm_code``), before anything can hang.
+
     The two functions come from where ``importlib.util`` itself takes them: importing
     ``importlib.util`` (contextlib, collections, functools ...) delays every start by milliseconds."""
     init = os.path.join(package_dir, "__init__.py")
-    return ("import importlib.machinery, os, sys; sys.path[0] = sys.path[0] or os.getcwd(); "
+    return stacks.arm_code() + ("import importlib.machinery, os, sys; sys.path[0] = sys.path[0] or os.getcwd(); "
             "from importlib._bootstrap_external import spec_from_file_location as f; "
             "from importlib._bootstrap import module_from_spec as m; "
             "s = f({package!r}, {init!r}); p = m(s); "

@@ -6,6 +6,7 @@ from mx_training_toolkit.errors import ConfigError
 from mx_training_toolkit.horovod import rank_env, horovod_options, horovod_slots
 from mx_training_toolkit.plan import LaunchPlan, ProcessSpec, Strategy, choose, plan_hosts, plan_job, ps_env
 from mx_training_toolkit.ports import Port
+from mx_training_toolkit.stacks import arm_code
 
 PY = "/usr/bin/python3"
 # How the launcher starts its own runners (never ``-m``: a user module could take the package's name).
@@ -38,18 +39,26 @@ def dmlc(role, root="10.0.0.1", node="10.0.0.1", n=2, port=9000):
             "DMLC_NUM_SERVER": str(n), "DMLC_NUM_WORKER": str(n), "DMLC_NODE_HOST": node, "PS_VERBOSE": "0"}
 
 
+def stacks(name):
+    """A Python process's stacks file (its environment's variable, and the spec's field)."""
+    return {"MX_TRAINING_STACKS_FILE": "/s/stacks-" + name}
+
+
 def ps_role(role, host, **env):
-    return ProcessSpec(role, (PY, "-c", "import mxnet"), dmlc(role, **env), CODE, "[{} {}] ".format(role, host))
+    return ProcessSpec(role, (PY, "-c", arm_code() + "import mxnet"), {**dmlc(role, **env), **stacks(role)}, CODE,
+                       "[{} {}] ".format(role, host), stacks_file="/s/stacks-" + role)
 
 
 def ps_worker(**env):
     return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"),
-                       {**dmlc("worker", **env), "MX_TRAINING_STATUS_FILE": STATUS}, CODE, status_file=STATUS)
+                       {**dmlc("worker", **env), "MX_TRAINING_STATUS_FILE": STATUS, **stacks("worker")}, CODE,
+                       status_file=STATUS, stacks_file="/s/stacks-worker")
 
 
 def plain_worker(env=None):
     return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"),
-                       {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS, **(env or {})}, CODE, status_file=STATUS)
+                       {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS, **stacks("worker"), **(env or {})}, CODE,
+                       status_file=STATUS, stacks_file="/s/stacks-worker")
 
 
 CHANNEL_9001 = Port(9001, "the launchers' channel", "_ps_port + 1")
@@ -79,15 +88,22 @@ def horovod_config(current, **fields):
 def rank(cfg, number, options=""):
     slot = horovod_slots(cfg.hosts, 2)[number]
     status = "{}.rank{}".format(STATUS, number)
-    env = {"A": "1", **rank_env(cfg, slot, "10.0.0.1", horovod_options(options)), "MX_TRAINING_STATUS_FILE": status}
+    env = {"A": "1", **rank_env(cfg, slot, "10.0.0.1", horovod_options(options)), "MX_TRAINING_STATUS_FILE": status,
+           **stacks("rank{}".format(number))}
     return ProcessSpec("worker", RUNNER + ("train.py", "--epochs", "2"), env, CODE, "[rank {}] ".format(number),
-                       status, number)
+                       status, number, "/s/stacks-rank{}".format(number))
 
 
 RENDEZVOUS = ProcessSpec("rendezvous", (PY, "-c", runner_bootstrap("mx_training_toolkit.rendezvous")),
                          {"A": "1", "MX_TRAINING_HOROVOD_HOSTS": "algo-1:2,algo-2:2",
-                          "MX_TRAINING_HOROVOD_BIND": "10.0.0.1", "MX_TRAINING_HOROVOD_PORT": "9000"}, CODE,
-                         "[rendezvous] ")
+                          "MX_TRAINING_HOROVOD_BIND": "10.0.0.1", "MX_TRAINING_HOROVOD_PORT": "9000",
+                          **stacks("rendezvous")}, CODE, "[rendezvous] ", stacks_file="/s/stacks-rendezvous")
+def unarmed(spec):
+    """``spec`` for an executable: no stacks file (it cannot arm the dumper)."""
+    env = {k: v for k, v in spec.env.items() if k != "MX_TRAINING_STACKS_FILE"}
+    return spec._replace(env=env, stacks_file=None)
+
+
 OPTIONS = "-x NCCL_DEBUG=WARN --mca btl_tcp_if_include eth0"
 
 
@@ -136,8 +152,8 @@ PLANS = [
                 ("horovod: sagemaker_mpi_custom_mpi_options: NCCL_DEBUG=INFO; set for every rank: NCCL_DEBUG; "
                  "ignored (no mpirun here): --mca btl_tcp_if_include eth0",), SHOWN, " (Horovod: ranks 2, 3 of 4)")),
     ("horovod, an executable still gets status files", horovod_config("algo-2"), script("executable", "run.sh"),
-     LaunchPlan(Strategy.HOROVOD, tuple(rank(horovod_config("algo-2"), n)._replace(argv=("./run.sh", "--epochs", "2"))
-                                        for n in (2, 3)),
+     LaunchPlan(Strategy.HOROVOD, tuple(unarmed(rank(horovod_config("algo-2"), n))._replace(
+                                            argv=("./run.sh", "--epochs", "2")) for n in (2, 3)),
                 (), CHANNEL_9001, (), ("./run.sh", "--epochs", "2"), " (Horovod: ranks 2, 3 of 4)")),
 ]
 
@@ -181,10 +197,11 @@ def test_ps_port_given_as_string_or_int(tmp_path):
                                                  ("module", "pkg.train", True), ("executable", "run.sh", False)])
 def test_a_python_worker_records_its_status_and_error_without_the_parameter_server(kind, target, records):
     """Any Python worker runs through a runner, which records the error that ended it (for line 1
-    of the failure file); an executable cannot."""
+    of the failure file) and arms the stack dumper; an executable can do neither."""
     worker = launch(make_config(), script(kind, target), base={}).worker
     assert worker.status_file == (STATUS if records else None)
-    assert worker.env == ({"MX_TRAINING_STATUS_FILE": STATUS} if records else {})
+    assert worker.stacks_file == ("/s/stacks-worker" if records else None)
+    assert worker.env == ({"MX_TRAINING_STATUS_FILE": STATUS, **stacks("worker")} if records else {})
     assert (worker.argv[:2] == RUNNER[:2] or kind == "legacy") if records else worker.argv[0] == "./run.sh"
 
 
@@ -220,7 +237,7 @@ def test_the_distribution_groups_form_the_parameter_server_job(distribution, cur
     assert plan.strategy is (Strategy.OUTSIDE if root is None else Strategy.PARAMETER_SERVER)
     for spec in plan.specs:
         if root is None:
-            assert spec.env == {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS}  # no kvstore variable at all
+            assert spec.env == {"A": "1", "MX_TRAINING_STATUS_FILE": STATUS, **stacks("worker")}  # no kvstore variable
         else:
             assert (spec.env["DMLC_PS_ROOT_URI"], spec.env["DMLC_NUM_SERVER"], spec.env["DMLC_NUM_WORKER"]) == (
                 root, n, n)

@@ -15,6 +15,7 @@ TABLE = [
     Role("pip", "helper", "pip install", "the pip process", PipInstallError),
     Role("launcher", "host", "peer host", "the launcher on the host"),
     Role("channel", "host", "host channel", "the launchers' channel"),
+    Role("stall", "host", "stalled", "the job"),
 ]
 
 

@@ -6,17 +6,19 @@ from mx_training_toolkit import names, settings
 from mx_training_toolkit.errors import ConfigError
 
 GRACE, WAIT, LINGER = names.STOP_GRACE_ENV, names.HOST_WAIT_ENV, names.LINGER_ENV
-FAILURE, S3 = names.FAILURE_GRACE_ENV, names.S3_TIMEOUT_ENV
-FIELDS = {GRACE: "stop_grace", FAILURE: "failure_grace", WAIT: "host_wait", LINGER: "linger", S3: "s3_timeout"}
+FAILURE, S3, STALL = names.FAILURE_GRACE_ENV, names.S3_TIMEOUT_ENV, names.STALL_TIMEOUT_ENV
+FIELDS = {GRACE: "stop_grace", FAILURE: "failure_grace", WAIT: "host_wait", LINGER: "linger", S3: "s3_timeout",
+          STALL: "stall_timeout"}
 
 
 def test_defaults_from_an_empty_environment():
     s = settings.from_environ({})
     assert s == settings.Settings()
-    assert s == ("/opt/ml", 105.0, 10.0, 300.0, 3.0, {}, None, None, None)
+    assert s == ("/opt/ml", 105.0, 10.0, 300.0, 3.0, {}, None, None, None, None)
     assert (s.stop_grace, s.failure_grace, s.host_wait, s.linger) == (105.0, 10.0, 300.0, 3.0)
     assert s.base_dir == "/opt/ml" and s.address_map == {}
     assert (s.s3_timeout, s.s3_endpoint, s.channel_secret) == (None, None, None)
+    assert s.stall_timeout is None  # the stall watchdog is off
 
 
 def test_the_stop_grace_leaves_the_launchers_time_within_the_platforms_window():
@@ -36,10 +38,10 @@ def test_every_setting_from_the_environment():
 
 
 def test_the_variable_names():
-    assert (GRACE, FAILURE, WAIT, LINGER, S3) == (
+    assert (GRACE, FAILURE, WAIT, LINGER, S3, STALL) == (
         "MX_TRAINING_STOP_GRACE_SECONDS", "MX_TRAINING_FAILURE_GRACE_SECONDS", "MX_TRAINING_HOST_WAIT_SECONDS",
-        "MX_TRAINING_PS_LINGER_SECONDS", "MX_TRAINING_S3_TIMEOUT_SECONDS")
-    assert [d.variable for d in settings.DURATIONS] == [GRACE, FAILURE, WAIT, LINGER, S3]
+        "MX_TRAINING_PS_LINGER_SECONDS", "MX_TRAINING_S3_TIMEOUT_SECONDS", "MX_TRAINING_STALL_TIMEOUT_SECONDS")
+    assert [d.variable for d in settings.DURATIONS] == [GRACE, FAILURE, WAIT, LINGER, S3, STALL]
 
 
 @pytest.mark.parametrize("name, text, expected", [
@@ -61,6 +63,12 @@ def test_the_variable_names():
     (S3, "", None),  # unset: the download's own defaults (10 s to connect, 30 s per reply)
     (S3, "0.25", 0.25),
     (S3, "86400", 86400.0),
+    (STALL, "", None),  # unset: the stall watchdog is off
+    (STALL, "0", None),  # and so is 0
+    (STALL, "-0", None),
+    (STALL, "0.5", 0.5),
+    (STALL, "1800", 1800.0),
+    (STALL, "604800", 604800.0),  # a week
 ])
 def test_accepted_values(name, text, expected):
     value = getattr(settings.from_environ({name: text}), FIELDS[name])
@@ -105,6 +113,11 @@ REFUSED = [
     (S3, "nan", None),
     (S3, "inf", None),
     (S3, "86401", None),
+    (STALL, "-1", "MX_TRAINING_STALL_TIMEOUT_SECONDS='-1': expected a number of seconds between 0 and 604800"),
+    (STALL, "30m", None),
+    (STALL, "nan", None),
+    (STALL, "inf", None),
+    (STALL, "604801", None),
 ]
 
 
@@ -114,7 +127,7 @@ def test_refused_values_name_the_variable_the_value_and_the_range(name, text, me
         settings.from_environ({name: text})
     first = str(info.value)
     assert first.startswith("{}={!r}: expected a number of seconds ".format(name, text))
-    assert first.endswith({WAIT: WEEK, S3: "above 0 and at most 86400"}.get(name, DAY))
+    assert first.endswith({WAIT: WEEK, STALL: WEEK, S3: "above 0 and at most 86400"}.get(name, DAY))
     if message is not None:
         assert first == message
     assert info.value.step == "configuration" and info.value.exit_code == 2
