@@ -30,6 +30,10 @@ from .names import STACKS_FILE_ENV
 SIGNAL = 3  # SIGQUIT on Linux (the arming code runs before anything imports the signal module)
 SIGNAL_NAME = "SIGQUIT"
 WAIT = 2.0  # seconds the launcher waits at most for the stacks it asked for
+# After a stall, each host holds its processes this long after its own dump before it stops them: a
+# host that heard the verdict first must not end its processes (and so change what the others'
+# processes do, a Horovod rank failing for a lost peer) before every host has taken its stacks.
+HOLD = 1.0
 QUIET = 0.05  # seconds a stacks file must stay the same size once it grew: the dump is complete
 MAX_DUMP = 32768  # bytes of one process's stacks kept (faulthandler shows 100 frames of 100 threads at most)
 # The frames that say nothing about the user's code, dropped from a dump: the runners below it, and
@@ -91,7 +95,7 @@ def text(dumps, host, wait=WAIT):
     """The failure file's block of stacks (after the stderr tail): a heading, then each process's dump."""
     if not dumps:
         return ""
-    parts = ["Stacks of the job's processes on {} ({}, most recent call first):".format(host, SIGNAL_NAME)]
+    parts = ["Stacks of the job's processes on {} (asked with {}):".format(host, SIGNAL_NAME)]
     for dump in dumps:
         parts.append("--- {} ---\n{}".format(dump.who, dump.text or NONE_CAME.format(wait)))
     return "\n".join(parts)

@@ -313,8 +313,8 @@ class Supervisor:
         Returns the number of seconds it took."""
         began = time.monotonic()
         grace = self.grace if grace is None else grace
-        if stacks_first:
-            self.dump_stacks(self.children)
+        if stacks_first and self.dump_stacks(self.children) and not self.hurried:
+            time.sleep(stacks_mod.HOLD)  # the other hosts take theirs meanwhile (see stacks.HOLD)
         deadline = time.monotonic() + grace
         ask = deadline - min(stacks_mod.WAIT, grace / 2)  # when what is left is asked for its stacks
         groups = {c.pgid: c for c in self.children}

@@ -3,7 +3,7 @@ the settle rule (times are the first host's clock, given by the rows; nothing sl
 
 import pytest
 
-from mx_training_toolkit.jobrules import ALL_DONE, SETTLE, JobRules, Verdict
+from mx_training_toolkit.jobrules import ALL_DONE, RECHECK, SETTLE, JobRules, Verdict
 from mx_training_toolkit.outcome import JobResult
 
 HOSTS = ("algo-1", "algo-2", "algo-3")
@@ -94,3 +94,53 @@ def test_finished_means_a_lost_host_is_no_loss():
     rules.worker_done("algo-1")
     assert not rules.finished
     assert rules.worker_done("algo-2") == ALL_DONE and rules.finished
+
+
+# ---- the stall rule: every host idle for ``stall`` seconds, as each said it -------------------
+
+def stall_rules(stall=10.0):
+    return JobRules(HOSTS, stall=stall)
+
+
+def say(rules, now, *idle):
+    """Each host of HOSTS says at ``now`` how long its workers have been idle -> the verdict of a tick then."""
+    for host, seconds in zip(HOSTS, idle):
+        rules.idle(host, seconds, now)
+    return rules.timed_out(now)
+
+
+def test_the_job_stalls_once_every_host_said_it_was_idle_for_the_limit():
+    rules = stall_rules()
+    assert say(rules, 100.0, 9.9, 20.0, 30.0) is None  # the first host is still busy enough
+    verdict = say(rules, 100.1, 10.0, 20.1, 30.1)
+    assert verdict.root == JobResult("stall", "algo-1", 124, (), "no output from any worker for 10 s")
+    assert rules.failure is verdict and rules.stall_due(101.0) is None
+    assert say(rules, 200.0, 99.0, 99.0, 99.0) is None  # decided once
+
+
+def test_a_host_that_has_not_said_anything_keeps_the_job_alive():
+    rules = stall_rules()
+    rules.idle("algo-1", 50.0, 100.0)
+    rules.idle("algo-2", 50.0, 100.0)
+    assert rules.timed_out(100.0) is None
+    assert rules.stall_due(100.0) == 100.0 + RECHECK  # looked at again soon, until it says
+    assert not rules.stalled
+
+
+def test_the_rule_waits_for_a_hosts_own_word_rather_than_guess():
+    rules = stall_rules()
+    say(rules, 100.0, 0.0, 0.0, 8.0)  # algo-3 idle since 92: all three could be idle for 10 s at 110
+    assert rules.stall_due(100.0) == 110.0
+    assert rules.timed_out(110.0) is None  # nobody said so yet: no stall before they do
+    assert rules.stall_due(110.0) == 110.0 + RECHECK
+    assert say(rules, 110.5, 10.5, 10.5, 3.0) is None  # algo-3 wrote output meanwhile
+    assert rules.stall_due(110.5) == 117.5
+
+
+def test_finished_jobs_and_rules_without_a_limit_never_stall():
+    rules = JobRules(HOSTS)  # no stall limit
+    assert say(rules, 100.0, 1e6, 1e6, 1e6) is None and rules.stall_due(100.0) is None
+    done = stall_rules()
+    for host in HOSTS:
+        done.worker_done(host)
+    assert say(done, 100.0, 99.0, 99.0, 99.0) is None and done.stall_due(100.0) is None

@@ -248,3 +248,23 @@ def test_128_plus_n_is_one_function(signum, status):
 
     assert signal_status(signum) == exit_status(-signum) == status
     assert decide(Facts(), Ending(state="stopped", signum=signum)).exit_status == status
+
+
+def test_a_stall_is_the_whole_jobs_every_host_says_so_and_its_stacks_come_last():
+    stall = JobResult("stall", "algo-1", 124, (), "no output from any worker for 30 s")
+    stacks = "Stacks of the job's processes on algo-2 (asked with SIGQUIT):\n--- worker on algo-2, pid 7 ---\n  File x"
+    result = decide(Facts("algo-2", True), Ending(state="failed", results=(stall,), stacks=stacks))
+    assert (result.first_line, result.exit_status) == ("Job stalled: no output from any worker for 30 s", 124)
+    assert result.text == "Job stalled: no output from any worker for 30 s\n\n" + stacks + "\n"
+
+
+def test_stacks_follow_the_stderr_tail_of_a_process_killed_after_its_grace():
+    worker = JobResult("worker", "algo-1", 137, ("last line",), signal=9)
+    ending = Ending(state="stopped", signum=15, worker=worker, worker_killed=True, stacks="Stacks ...\n  File y")
+    text = decide(Facts(entry_point="train.py", grace=2.0), ending).text
+    assert text == ("Job stopped: the launcher received SIGTERM before the job finished; train.py did not stop "
+                    "within 2 s and was killed\n\nLast lines of its stderr:\nlast line\n\nStacks ...\n  File y\n")
+
+
+def test_a_job_that_succeeded_writes_no_stacks():
+    assert decide(Facts(), Ending(stacks="Stacks ...")).ok

@@ -4,7 +4,7 @@ host's loop (``posted`` when another host caused it, returned when this host's o
 
 import pytest
 
-from mx_training_toolkit.jobrules import SETTLE
+from mx_training_toolkit.jobrules import RECHECK, SETTLE
 from mx_training_toolkit.messages import failure_message
 from mx_training_toolkit.outcome import ALL_DONE, PEER_FAILED, Event, JobResult
 from mx_training_toolkit.relay import LOST, WAKE, Relay
@@ -90,3 +90,29 @@ def test_pings_and_unknown_messages_change_nothing():
     seen.relay.received("algo-2", {"t": "ping"})
     seen.relay.received("algo-2", {"t": "surprise"})
     assert (seen.sent, seen.posted, seen.relay.deadline) == ([], [], None)
+
+
+def test_the_stall_rule_hears_other_hosts_in_their_pings_and_this_host_when_it_ticks():
+    clock = FakeClock()
+    clock.now = 100.0
+    sent, posted, idle = [], [], [0.0]
+    relay = Relay("algo-1", ("algo-1", "algo-2"), posted.append, sent.append, clock, stall=5.0,
+                  idle=lambda: idle[0])
+    assert relay.tick() == [] and relay.deadline == 100.0 + RECHECK  # algo-2 has said nothing yet
+    for bad in ("5", True, -1, None, float("nan")):  # not a number of seconds: not heard
+        relay.received("algo-2", {"t": "ping", "idle": bad})
+    relay.received("algo-2", {"t": "ping", "idle": 3.0})
+    assert relay.tick() == [] and relay.deadline == 105.0  # algo-1 idle 0 at 100
+    clock.now, idle[0] = 106.0, 6.0
+    assert relay.tick() == []  # algo-2 said 3 s at 100: it must say 5 first
+    relay.received("algo-2", {"t": "ping", "idle": 9.0})
+    events = relay.tick()
+    assert [e.kind for e in events] == [PEER_FAILED] and events[0].result.role == "stall"
+    assert events[0].result.note == "no output from any worker for 5 s" and events[0].result.status == 124
+    assert [m["t"] for m in sent] == ["abort"] and sent[0]["role"] == "stall" and posted == []
+
+
+def test_without_the_watchdog_idle_pings_change_nothing():
+    seen = Seen()
+    seen.relay.received("algo-2", {"t": "ping", "idle": 1e9})
+    assert (seen.relay.tick(), seen.relay.deadline, seen.sent) == ([], None, [])

@@ -236,3 +236,15 @@ def test_block_with_two_inputs_names_them_as_export_does(tmp_path):
     loaded = gluon.SymbolBlock.imports(str(tmp_path / "model-symbol.json"), ["data0", "data1"],
                                        str(tmp_path / "model-0000.params"))
     assert (loaded(x, y).asnumpy() == expected).all()
+
+
+def test_heartbeat_touches_the_file_the_launcher_names(tmp_path, monkeypatch):
+    beat = tmp_path / "heartbeat"
+    monkeypatch.delenv("MX_TRAINING_HEARTBEAT_FILE", raising=False)
+    assert training_utils.heartbeat() is False  # no watchdog: nothing to do
+    monkeypatch.setenv("MX_TRAINING_HEARTBEAT_FILE", str(beat))
+    assert training_utils.heartbeat() is True and beat.exists()  # made on the first call
+    os.utime(beat, (1.0, 1.0))
+    assert training_utils.heartbeat() is True and beat.stat().st_mtime > 1.0
+    monkeypatch.setenv("MX_TRAINING_HEARTBEAT_FILE", str(tmp_path / "gone" / "heartbeat"))
+    assert training_utils.heartbeat() is False  # never raises
