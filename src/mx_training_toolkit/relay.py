@@ -12,6 +12,10 @@ Who learns a verdict how: a verdict that another host's message (or a lost host)
 posted to this host's loop; one that this host's own call caused (``fail``, ``worker_done``,
 ``tick``) is returned to the caller as events, so that the run loop takes it in at once. When
 another host's consequence sets the timer, a ``WAKE`` event makes the loop wait for it.
+
+The stall watchdog (``stall`` seconds, ``idle`` this host's ``watchdog.HostProgress.idle``): every
+other host's pings say how long its workers have been idle; this host's own is asked at each
+``tick``; the rules (``jobrules``) decide, and their stall verdict goes to every host as an abort.
 """
 
 import threading

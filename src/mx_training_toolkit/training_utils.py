@@ -1,4 +1,4 @@
-"""For user scripts: the default model serializer and the scheduler host.
+"""For user scripts: the default model serializer, the scheduler host, and the stall watchdog's heartbeat.
 
 ``save(model_dir, model)`` writes the three files a serving container loads:
 ``model-symbol.json``, ``model-0000.params`` (checkpoint format, ``arg:``/``aux:`` keys, so
