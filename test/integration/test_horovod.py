@@ -256,8 +256,10 @@ def test_the_whole_environment_of_every_rank_of_a_2_by_2_job(tmp_path, instance_
                 **variables}
             sm = {k for k in changed if k.startswith("SM_")}
             assert {k: v for k, v in changed.items() if k not in sm} == dict(
-                expected, PYTHONPATH=job.code_dir, MX_TRAINING_STATUS_FILE=changed["MX_TRAINING_STATUS_FILE"])
+                expected, PYTHONPATH=job.code_dir, MX_TRAINING_STATUS_FILE=changed["MX_TRAINING_STATUS_FILE"],
+                MX_TRAINING_STACKS_FILE=changed["MX_TRAINING_STACKS_FILE"])
             assert changed["MX_TRAINING_STATUS_FILE"].endswith("worker-status.rank{}".format(rank))
+            assert changed["MX_TRAINING_STACKS_FILE"].endswith("stacks-rank{}".format(rank))
             assert (env["SM_CURRENT_HOST"], env["SM_NUM_GPUS"], env["SM_CURRENT_INSTANCE_TYPE"]) == (
                 host, "0", instance_type)
             assert json.loads(env["SM_TRAINING_ENV"])["job_name"] == "platform-job"
