@@ -182,6 +182,23 @@ def test_killing_one_container_ends_the_job_on_the_other(cpu_image, job_root, jo
     assert _model_files(jobs[0]) == [], result.explain()
 
 
+def test_the_7888_hang_on_two_containers_ends_with_every_processs_stacks(cpu_image, job_root):
+    """The stall watchdog in the image: the workers push and pull different numbers of times (apache/mxnet
+    #7888); both containers exit 124 within seconds of the setting, each with its processes' stacks."""
+    jobs = ds.make_job_dirs(job_root, ds.host_names(2))
+    for job in jobs:
+        job.add_code("uneven_pulls.py", shared="hung/uneven_pulls.py")
+        job.entry("uneven_pulls.py", sagemaker_parameter_server_enabled=True)
+    results = ds.run_job(cpu_image, jobs, env={"MX_TRAINING_STALL_TIMEOUT_SECONDS": "8"}, timeout=120)
+    for result, host in zip(results, ("algo-1", "algo-2")):
+        assert (result.returncode, result.failure_first_line) == (
+            124, "Job stalled: no output from any worker for 8 s"), result.explain()
+        assert "--- worker on {}, pid ".format(host) in result.failure, result.explain()
+        assert "/opt/venv/lib/python3.11/site-packages/mxnet/" in result.failure  # the image's MXNet, waiting
+    blocked = ['/opt/ml/code/uneven_pulls.py", line 18 in <module>' in result.failure for result in results]
+    assert sorted(blocked) == [False, True], [result.failure for result in results]
+
+
 def test_legacy_script_on_two_containers_gets_the_parameter_server(cpu_image, job_root):
     jobs = ds.make_job_dirs(job_root, ds.host_names(2))
     for job in jobs:
