@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How fast a script's output gets through the launcher: ours against the reference and bare ``python``.
 
-    .venv/bin/python benchmarks/output_throughput.py [--runs N] [--case NAME ...] [--no-reference] [--smoke]
+    .venv/bin/python benchmarks/output_throughput.py [--runs N] [--case NAME ...] [--no-reference] [--stall N] [--smoke]
 
 Run it with the project's virtual environment: our launchers are the ``train`` and ``mx-train``
 beside that interpreter, and bare python is that interpreter. The reference toolkit is the one
@@ -21,6 +21,9 @@ rotates, so that they share the machine's noise):
 Every variant gets this process's environment less ``PYTHON*``, ``SM_*``, ``SAGEMAKER_*``,
 ``MX_TRAINING_*`` and ``DMLC_*``, then ``PYTHONUNBUFFERED=1`` as in the images (each ``write`` of
 the script is a system call); ``--buffered`` drops it (the script then writes 8 KiB blocks).
+``--stall N`` runs ``ours`` and ``mx-train`` with the stall watchdog on (``MX_TRAINING_STALL_TIMEOUT_SECONDS=N``),
+which looks at every read of a worker's output (``watchdog.PipeWatch``): run it with and without to
+see what that costs.
 
 The cases (``--case`` picks some): 60 MB of 100-byte lines and 6 MB of 10-byte lines, each line one
 ``write``; one 50 MB line in one ``write``; each on stdout and on stderr; and a ``\\r`` progress bar
@@ -156,8 +159,9 @@ class Sample:
 # --- setting up -------------------------------------------------------------------------------
 
 
-def variants(root, bindir, ref_train, wanted):
+def variants(root, bindir, ref_train, wanted, stall=None):
     env = common.clean_environ()
+    ours_env = dict(env, MX_TRAINING_STALL_TIMEOUT_SECONDS=str(stall)) if stall else env  # the watchdog reads every read
     found = []
     code = common.make_base_dir(root, "python", SCRIPT_NAME, SCRIPT) / "code"
     script = (sys.executable, SCRIPT_NAME)
@@ -167,12 +171,12 @@ def variants(root, bindir, ref_train, wanted):
         found.append(Variant("reference", ((str(ref_train),),), str(root), {
             **env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_TRAINING_MODULE": common.REF_MODULE}, True, 1))
     base = common.make_base_dir(root, "ours", SCRIPT_NAME, SCRIPT)
-    found.append(Variant("ours", ((str(bindir / "train"),),), str(root), {**env, "SAGEMAKER_BASE_DIR": str(base)},
+    found.append(Variant("ours", ((str(bindir / "train"),),), str(root), {**ours_env, "SAGEMAKER_BASE_DIR": str(base)},
                          True, 1))
     found.append(Variant("python x2", (script, script), str(code), env, False, 2))
     mx_train = (str(bindir / "mx-train"), "--hosts", "2", "--code", str(code), "--entry-point", SCRIPT_NAME,
                 "--base-dir", str(Path(root) / "mx-train"))
-    found.append(Variant("mx-train", (mx_train,), str(root), env, True, 2))
+    found.append(Variant("mx-train", (mx_train,), str(root), ours_env, True, 2))
     return [v for v in found if wanted is None or v.name in wanted]
 
 
@@ -378,6 +382,9 @@ def main(argv=None):
     parser.add_argument("--no-reference", action="store_true", help="leave the reference out")
     parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent,
                         help="where our train and mx-train are (default: beside this interpreter)")
+    parser.add_argument("--stall", type=float, metavar="SECONDS",
+                        help="run ours and mx-train with the stall watchdog on (MX_TRAINING_STALL_TIMEOUT_SECONDS), "
+                             "which looks at every read of the script's output")
     parser.add_argument("--smoke", action="store_true",
                         help=common.SMOKE_HELP + ": 1 run, every case with 1/{} of its payload, no reference".format(
                             SMOKE_SCALE))
@@ -403,7 +410,7 @@ def main(argv=None):
             print("the reference is unavailable ({}): its column is left out".format(e), file=sys.stderr)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="output-throughput-") as root:
-        chosen = variants(Path(root), args.bin, ref_train, args.variant)
+        chosen = variants(Path(root), args.bin, ref_train, args.variant, args.stall)
         needed = {v.name for v in chosen}
         results = {v.name: {c.name: Series() for c in cases} for v in chosen}
         began = time.monotonic()
@@ -426,6 +433,9 @@ def main(argv=None):
         print("\r{} runs in {:.0f} s".format(len(jobs) * args.runs, time.monotonic() - began), file=sys.stderr)
     if args.smoke:
         print(common.SMOKE_NOTE + " Payloads are 1/{} of the sizes the cases name.".format(SMOKE_SCALE))
+    if args.stall:
+        print("ours and mx-train ran with the stall watchdog on (MX_TRAINING_STALL_TIMEOUT_SECONDS={:g}).".format(
+            args.stall))
     print(report(results, cases, [n for n in ("python", "reference", "ours", "python x2", "mx-train") if n in needed],
                  args.runs, versions, (load_before, os.getloadavg()[0]), args.buffered))
     return 0

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mx_training_toolkit.watchdog import HostProgress, PipeWatch
+from mx_training_toolkit.watchdog import LOOK_EVERY, HostProgress, PipeWatch
 from fakes import FakeClock
 
 # What Horovod 0.28 prints when a tensor waits for other ranks (horovod/common/stall_inspector.cc).
@@ -23,6 +23,9 @@ class Counter:
 
     def saw_output(self):
         self.seen += 1
+
+    def recent(self, seconds):  # every read is looked at
+        return False
 
 
 def reads(*chunks):
@@ -90,3 +93,22 @@ def test_a_touched_heartbeat_file_is_progress(tmp_path):
     assert progress.idle() == 30.0  # older: the output counts
     os.utime(beat, (2000.0, 2000.0))
     assert progress.idle() == 0.0  # a clock that jumped back is never negative idleness
+
+
+def test_reads_right_after_progress_are_not_looked_at_and_record_nothing(tmp_path):
+    clock = FakeClock()
+    progress = HostProgress(str(tmp_path / "heartbeat"), clock)
+    progress.begin()
+    watch = progress.pipe_watch()
+    clock.now = 10.0
+    watch(b"loss 0.1\n")
+    assert progress.last == 10.0
+    clock.now = 10.0 + LOOK_EVERY / 2
+    watch(b"loss 0.09\n")  # not looked at: the last progress stays where it was
+    watch(WARNING)
+    assert progress.last == 10.0
+    clock.now = 20.0
+    watch(WARNING)  # looked at again: a warning alone is no progress
+    assert progress.last == 10.0
+    watch(b"loss 0.08\n")
+    assert progress.last == 20.0
