@@ -7,11 +7,12 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakes import LoopbackServer
 
 
 def make_wheel(directory, name, version, source):
@@ -151,37 +152,8 @@ class _CodeArtifactHandler(_Handler):
     do_GET = do_POST = _answer
 
 
-class SilentServer:
-    """Accepts connections on loopback and never answers; counts them."""
+class SilentServer(LoopbackServer):
+    """Accepts connections on loopback and never answers; keeps them (``connections``)."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().__init__(backlog=64)

@@ -8,8 +8,9 @@ machine's AWS set-up, and an endpoint that never answers.
 import os
 import select
 import socket
-import threading
 import time
+
+from fakes import LoopbackServer
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,24 +25,8 @@ CREDENTIALS = {
 }
 
 
-class SilentEndpoint:
+class SilentEndpoint(LoopbackServer):
     """A loopback socket that accepts TCP connections and never reads or answers them."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:{}".format(self.sock.getsockname()[1])
-        self.connections = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
 
     def wait_for_a_connection(self, timeout):
         deadline = time.monotonic() + timeout
@@ -60,8 +45,3 @@ class SilentEndpoint:
             if not self.connections:
                 time.sleep(0.02)
         return False
-
-    def close(self):
-        self.sock.close()
-        for conn in self.connections:
-            conn.close()

@@ -322,6 +322,19 @@ def horovod_jobs(job_root, script, **hyperparameters):
     return jobs
 
 
+def check_two_rank_allreduce(results):
+    """Assert what a finished ``horovod_jobs(..., "allreduce.py")`` job must show: both containers
+    succeeded, rank 0 ran on algo-1 and rank 1 on algo-2 (one rank a host), and each rank's
+    allreduce summed 1 + 2 into [3, 3, 3]."""
+    for result in results:
+        assert result.returncode == 0, result.explain()
+        assert result.succeeded, result.explain()
+    reports = [json.loads(result.read("output", "data", "rank-%d.json" % rank)) for rank, result in enumerate(results)]
+    assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
+        (0, 2, 0, 1, "algo-1"), (1, 2, 0, 1, "algo-2")], reports
+    assert all(r["sum"] == [3.0, 3.0, 3.0] for r in reports), reports
+
+
 def per_gpu_jobs(job_root):
     """Two hosts, the way the SDK writes distribution={'mpi': {'enabled': True}}: no
     processes_per_host, so that the container picks (one rank per GPU)."""

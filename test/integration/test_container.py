@@ -242,15 +242,8 @@ def test_image_has_horovod_with_gloo_stripped_and_with_every_library(cpu_image):
 
 
 def test_horovod_allreduce_on_two_containers(cpu_image, job_root):
-    jobs = ds.horovod_jobs(job_root, "allreduce.py")
-    results = ds.run_job(cpu_image, jobs, timeout=120)
-    for result in results:
-        assert result.returncode == 0, result.explain()
-        assert result.succeeded, result.explain()
-    reports = [json.loads(result.read("output", "data", "rank-%d.json" % rank)) for rank, result in enumerate(results)]
-    assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
-        (0, 2, 0, 1, "algo-1"), (1, 2, 0, 1, "algo-2")]
-    assert all(r["sum"] == [3.0, 3.0, 3.0] for r in reports), reports
+    results = ds.run_job(cpu_image, ds.horovod_jobs(job_root, "allreduce.py"), timeout=120)
+    ds.check_two_rank_allreduce(results)
     assert "[rank 1] allreduce: rank 1 of 2 got [3.0, 3.0, 3.0]" in results[1].logs, results[1].explain()
 
 

@@ -63,7 +63,7 @@ def test_wheels_in_code_wheelhouse_install_with_no_index_at_all(job, tmp_path, w
     job.entry("train.py")
     with SilentServer() as index:
         result, _ = run_train(job, PIP_INDEX_URL="http://127.0.0.1:{}/simple/".format(index.port), **into(tmp_path))
-        assert index.accepted == []
+        assert index.connections == []
     assert result.returncode == 0, result.stderr
     assert "probe says hello from the wheel" in result.stdout
     wheelhouse = os.path.join(job.code_dir, "wheelhouse")
@@ -79,7 +79,7 @@ def test_a_missing_wheel_in_the_wheelhouse_fails_without_asking_the_index(job, t
     job.entry("train.py")
     with SilentServer() as index:
         result, _ = run_train(job, PIP_INDEX_URL="http://127.0.0.1:{}/simple/".format(index.port), **into(tmp_path))
-        assert index.accepted == []
+        assert index.connections == []
     assert result.returncode == EXIT_PIP, result.stderr
     assert result.failure_first_line == (
         "pip install failed: `pip install --disable-pip-version-check --no-index --find-links {wh} -r "
@@ -94,7 +94,7 @@ def test_needs_the_environment_meets_never_touch_the_index(job):
     job.entry("train.py")
     with SilentServer() as index:
         result, seconds = run_train(job, PIP_INDEX_URL="http://127.0.0.1:{}/simple/".format(index.port))
-        assert index.accepted == []
+        assert index.connections == []
     assert result.returncode == 0, result.stderr
     assert "--no-index -r requirements.txt" in result.stderr
     print("met without the index: %.1f s" % seconds)

@@ -87,13 +87,7 @@ def test_train_reports_no_gpus_and_a_cpu_job_trains(gpu_image, gpu_job_root):
 def test_horovod_over_gloo_on_two_gpu_image_containers(gpu_image, gpu_job_root):
     jobs = ds.horovod_jobs(gpu_job_root, "allreduce.py")
     results = ds.run_job(gpu_image.name, jobs, timeout=120, extra_args=gpu_image.stub_args)
-    for result in results:
-        assert result.returncode == 0, result.explain()
-        assert result.succeeded, result.explain()
-    reports = [json.loads(result.read("output", "data", "rank-%d.json" % rank)) for rank, result in enumerate(results)]
-    assert [(r["rank"], r["size"], r["local_rank"], r["local_size"], r["host"]) for r in reports] == [
-        (0, 2, 0, 1, "algo-1"), (1, 2, 0, 1, "algo-2")]
-    assert all(r["sum"] == [3.0, 3.0, 3.0] for r in reports), reports
+    ds.check_two_rank_allreduce(results)
 
 
 def test_device_files_give_sm_num_gpus_and_one_rank_per_gpu(gpu_image, gpu_job_root, gpu_job_network):

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from fake_s3 import CREDENTIALS, SilentEndpoint
+from fakes import LoopbackServer
 from mx_training_toolkit import download, names, settings, user_code
 from mx_training_toolkit.errors import CodeDownloadError, Terminated
 
@@ -191,32 +192,17 @@ def test_an_endpoint_that_never_accepts_ends_the_download(tmp_path, aws_env):
                                  "0.3 s, 3 attempts)".format(url, endpoint))
 
 
-class StallingObjectServer:
+class StallingObjectServer(LoopbackServer):
     """A loopback HTTP server that answers HEAD for a 100-byte object and, for GET, sends the
     headers and 10 bytes of the body, then nothing more."""
 
     HEADERS = ("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: binary/octet-stream\r\n"
                "ETag: \"0123456789abcdef\"\r\nLast-Modified: Tue, 01 Dec 2026 00:00:00 GMT\r\n\r\n")
-
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:{}".format(self.sock.getsockname()[1])
+        super().__init__()
         self.gets = 0
-        self.connections = []
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def serve(self, conn):
         data = b""
         try:
             while True:
@@ -234,11 +220,6 @@ class StallingObjectServer:
                 return  # and never the other 90 bytes
         except OSError:
             return
-
-    def close(self):
-        self.sock.close()
-        for conn in self.connections:
-            conn.close()
 
 
 def test_an_object_whose_body_stalls_ends_the_download(tmp_path, aws_env):
