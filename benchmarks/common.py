@@ -1,5 +1,6 @@
-"""What the benchmarks share: their run bookkeeping, the processes' figures read from ``/proc``, the
-tools beside this interpreter, and the reference toolkit's own virtual environment.
+"""What the benchmarks share: their run bookkeeping, the processes' figures read from ``/proc``, a
+tagged run's directory and its cleanup, the tools beside this interpreter, and the reference toolkit's
+own virtual environment.
 
 Every benchmark runs with the project's virtual environment (``.venv/bin/python``): our launchers
 are the ``train`` and ``mx-train`` beside that interpreter. A benchmark imports this module as
@@ -7,10 +8,13 @@ are the ``train`` and ``mx-train`` beside that interpreter. A benchmark imports 
 """
 
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +135,52 @@ def kill(pids):
             os.kill(pid, 9)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+# --- one run of a job, its processes tagged ----------------------------------------------------
+
+
+def write_job_code(root, script):
+    """``root/code/job.py`` holding ``script`` -> the ``code`` directory's path."""
+    code_dir = os.path.join(root, "code")
+    os.makedirs(code_dir)
+    with open(os.path.join(code_dir, "job.py"), "w") as f:
+        f.write(script)
+    return code_dir
+
+
+def make_run_dir(root, label, index):
+    """A new run's tag (``<label>-<index>-<8 hex digits>``: every process of the run carries it in its
+    environment) and its directory ``root/<tag>`` with an empty ``results/`` in it
+    -> (tag, directory, results directory, path of its output log)."""
+    tag = "{}-{}-{}".format(label, index, uuid.uuid4().hex[:8])
+    run_dir = os.path.join(root, tag)
+    results = os.path.join(run_dir, "results")
+    os.makedirs(results)
+    return tag, run_dir, results, os.path.join(run_dir, "output.log")
+
+
+def stop_run(tag_name, tag, procs):
+    """SIGKILL every process of one run: the groups of ``procs`` (the Popen objects we started, each in
+    a session of its own) and every process whose ``tag_name`` is ``tag``; reap ``procs``. Raises
+    RuntimeError when tagged processes are still there after that."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for _ in range(3):
+        kill(tagged_processes(tag_name, tag))
+        time.sleep(0.1)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    left = tagged_processes(tag_name, tag)
+    if left:
+        raise RuntimeError("{}: processes left after cleanup: {}".format(tag, sorted(left)))
 
 
 # --- tools and environments ---------------------------------------------------------------------

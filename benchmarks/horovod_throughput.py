@@ -54,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 import common
 from common import CLOCK_TICKS, cpu_seconds, median
@@ -187,11 +186,7 @@ class Run:
 
     def __init__(self, root, variant, index, job_args, threads):
         self.variant = variant
-        self.tag = "{}-{}-{}".format(variant, index, uuid.uuid4().hex[:8])
-        self.dir = os.path.join(root, self.tag)
-        self.results = os.path.join(self.dir, "results")
-        os.makedirs(self.results)
-        self.log_path = os.path.join(self.dir, "output.log")
+        self.tag, self.dir, self.results, self.log_path = common.make_run_dir(root, variant, index)
         self.job_args = job_args
         self.threads = threads
         self.proc = None
@@ -256,22 +251,7 @@ class Run:
 
     def cleanup(self):
         """SIGKILL every process of this run (our child's group, anything tagged); reap ours."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for _ in range(3):
-            common.kill(tagged_processes(self.tag))
-            time.sleep(0.1)
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        left = tagged_processes(self.tag)
-        if left:
-            raise RuntimeError("{}: processes left after cleanup: {}".format(self.tag, sorted(left)))
+        common.stop_run(TAG, self.tag, [self.proc] if self.proc is not None else [])
 
 
 def helper_cpu(run, ranks):
@@ -473,10 +453,7 @@ def main(argv=None):
     root = tempfile.mkdtemp(prefix="hvd-bench-")
     began = time.monotonic()
     try:
-        code_dir = os.path.join(root, "code")
-        os.makedirs(code_dir)
-        with open(os.path.join(code_dir, "job.py"), "w") as f:
-            f.write(JOB)
+        code_dir = common.write_job_code(root, JOB)
         job_args = {"steps": args.steps, "warmup": args.warmup, "batch_size": args.batch_size,
                     "hidden": args.hidden, "log_every": args.log_every}
         results = {v: [] for v in args.variants}

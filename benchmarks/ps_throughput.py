@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 import common
 from common import median
@@ -137,11 +136,7 @@ class Run:
 
     def __init__(self, root, mode, index, job_args):
         self.mode = mode
-        self.tag = "{}-{}-{}".format(mode, index, uuid.uuid4().hex[:8])
-        self.dir = os.path.join(root, self.tag)
-        self.results = os.path.join(self.dir, "results")
-        os.makedirs(self.results)
-        self.log_path = os.path.join(self.dir, "output.log")
+        self.tag, self.dir, self.results, self.log_path = common.make_run_dir(root, mode, index)
         self.job_args = job_args
         self.procs = []  # (name, Popen)
 
@@ -222,23 +217,7 @@ class Run:
 
     def cleanup(self):
         """SIGKILL every process of this run (our children, their groups, anything tagged); reap ours."""
-        for _name, p in self.procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        for _ in range(3):
-            common.kill(tagged_processes(self.tag))
-            time.sleep(0.1)
-        for _name, p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        left = tagged_processes(self.tag)
-        if left:
-            raise RuntimeError("{}: processes left after cleanup: {}".format(self.tag, sorted(left)))
+        common.stop_run(TAG, self.tag, [p for _name, p in self.procs])
 
 
 # ---- the two measurements -------------------------------------------------------------------------
@@ -389,10 +368,7 @@ def main(argv=None):
     root = tempfile.mkdtemp(prefix="ps-bench-")
     began = time.monotonic()
     try:
-        code_dir = os.path.join(root, "code")
-        os.makedirs(code_dir)
-        with open(os.path.join(code_dir, "job.py"), "w") as f:
-            f.write(JOB)
+        code_dir = common.write_job_code(root, JOB)
         job_args = {"steps": args.steps, "warmup": args.warmup, "batch_size": args.batch_size,
                     "hidden": args.hidden}
         tp = {"ours": [], "hand": []}

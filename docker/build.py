@@ -255,22 +255,32 @@ def ensure_base_image(suite=BASE_SUITE, packages=BASE_PACKAGES, timings=None, cl
         if image_exists(name, client):
             log("base image %s exists" % name)
             return name
-        if not shutil.which("debootstrap"):
-            raise RuntimeError("debootstrap is not installed (run .ci/docker-up.sh)")
-        mirror = debian_mirror(suite)
-        rootfs = Path(tempfile.mkdtemp(prefix="mxtt-rootfs-", dir="/var/tmp"))
-        try:
-            with stage("debootstrap", timings):
-                run(as_root(["debootstrap", "--variant=minbase", "--include=" + ",".join(packages),
-                             suite, rootfs, mirror]), stdout=subprocess.DEVNULL)
-                # Package caches would only make the image bigger.
-                run(as_root(["sh", "-c", 'rm -rf "$0"/var/cache/apt/archives/*.deb "$0"/var/lib/apt/lists/*',
-                             rootfs]))
+        with debootstrapped("mxtt-rootfs-", suite, ["--include=" + ",".join(packages)], "debootstrap",
+                            timings) as rootfs:
+            # Package caches would only make the image bigger.
+            run(as_root(["sh", "-c", 'rm -rf "$0"/var/cache/apt/archives/*.deb "$0"/var/lib/apt/lists/*', rootfs]))
             with stage("docker import", timings):
                 _import_rootfs(rootfs, name, client)
-        finally:
-            subprocess.run(as_root(["rm", "-rf", "--one-file-system", str(rootfs)]), check=False)
     return name
+
+
+@contextlib.contextmanager
+def debootstrapped(prefix, suite, options, stage_name, timings=None):
+    """The path of a minimal Debian `suite` (debootstrap --variant=minbase with `options`, from the
+    host's mirror) in a new directory under /var/tmp whose name starts with `prefix`; the directory is
+    removed (as root: its files are root's) when the block ends. `stage_name` names the debootstrap
+    stage in the log and in `timings`."""
+    if not shutil.which("debootstrap"):
+        raise RuntimeError("debootstrap is not installed (run .ci/docker-up.sh)")
+    mirror = debian_mirror(suite)
+    rootfs = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    try:
+        with stage(stage_name, timings):
+            run(as_root(["debootstrap", "--variant=minbase", *options, suite, rootfs, mirror]),
+                stdout=subprocess.DEVNULL)
+        yield rootfs
+    finally:
+        subprocess.run(as_root(["rm", "-rf", "--one-file-system", str(rootfs)]), check=False)
 
 
 # --- local CUDA builder image (the GPU image's Horovod stage) -----------------------------------
@@ -304,16 +314,10 @@ def ensure_cuda_builder_image(suite=BASE_SUITE, packages=CUDA_BUILDER_PACKAGES, 
         if image_exists(name, client):
             log("CUDA builder image %s exists" % name)
             return name
-        if not shutil.which("debootstrap"):
-            raise RuntimeError("debootstrap is not installed (run .ci/docker-up.sh)")
-        mirror = debian_mirror(suite)
-        rootfs = Path(tempfile.mkdtemp(prefix="mxtt-cuda-rootfs-", dir="/var/tmp"))
-        archives = rootfs / "var" / "cache" / "apt" / "archives"
-        chroot = as_root(["chroot", rootfs])
-        try:
-            with stage("debootstrap (CUDA builder)", timings):
-                run(as_root(["debootstrap", "--variant=minbase", "--components=" + ",".join(CUDA_BUILDER_COMPONENTS),
-                             suite, rootfs, mirror]), stdout=subprocess.DEVNULL)
+        with debootstrapped("mxtt-cuda-rootfs-", suite, ["--components=" + ",".join(CUDA_BUILDER_COMPONENTS)],
+                            "debootstrap (CUDA builder)", timings) as rootfs:
+            archives = rootfs / "var" / "cache" / "apt" / "archives"
+            chroot = as_root(["chroot", rootfs])
             with stage("apt-get install %s (CUDA builder)" % " ".join(packages), timings):
                 cached = sorted(debs_dir.glob("*.deb")) if debs_dir.is_dir() else []
                 if cached:
@@ -335,8 +339,6 @@ def ensure_cuda_builder_image(suite=BASE_SUITE, packages=CUDA_BUILDER_PACKAGES, 
                                          ': > "$0"/etc/resolv.conf', rootfs]))
             with stage("docker import (CUDA builder)", timings):
                 _import_rootfs(rootfs, name, client)
-        finally:
-            subprocess.run(as_root(["rm", "-rf", "--one-file-system", str(rootfs)]), check=False)
     return name
 
 

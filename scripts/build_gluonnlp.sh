@@ -15,8 +15,9 @@ PY="${1:-python3}"
 VERSION="${GLUONNLP_VERSION:-0.10.0}"
 CACHE="${MX_TRAINING_CACHE:-$HOME/.cache/mx-training-toolkit}/gluonnlp"
 say() { echo "build_gluonnlp: $*" >&2; }
+. scripts/wheel_cache.sh
 
-wheel=$(ls "$CACHE"/gluonnlp-"$VERSION"-*.whl 2>/dev/null | head -1 || true)
+wheel=$(cached_wheel "$CACHE" gluonnlp "$VERSION")
 if [ -n "$wheel" ]; then
     say "cached: $wheel"
     exit 0
@@ -37,9 +38,5 @@ rm -f "$work"/gluonnlp-"$VERSION"/src/gluonnlp/data/fast_bert_tokenizer.c
 nice -n 10 "$work/venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
     "$work/gluonnlp-$VERSION" -w "$work/dist"
 built=$(ls "$work"/dist/gluonnlp-*.whl)
-"$work/venv/bin/python" -m wheel unpack -d "$work/unpacked" "$built" >/dev/null
-find "$work/unpacked" -name '*.so' -exec strip --strip-debug {} +
-mkdir -p "$CACHE"
-"$work/venv/bin/python" -m wheel pack -d "$CACHE" "$work"/unpacked/gluonnlp-* >/dev/null
-wheel=$(ls "$CACHE"/gluonnlp-"$VERSION"-*.whl | head -1)
+wheel=$(cache_stripped "$work/venv/bin/python" "$built" "$CACHE" "$work")
 say "built in $(( $(date +%s) - began )) s: $wheel ($(du -h "$wheel" | cut -f1))"

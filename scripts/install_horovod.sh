@@ -16,8 +16,9 @@ PY="${1:-.venv/bin/python}"
 VERSION="${HOROVOD_VERSION:-0.28.1}"
 CACHE="${MX_TRAINING_CACHE:-$HOME/.cache/mx-training-toolkit}/horovod"
 say() { echo "install_horovod: $*" >&2; }
+. scripts/wheel_cache.sh
 
-wheel=$(ls "$CACHE"/horovod-"$VERSION"-*.whl 2>/dev/null | head -1 || true)
+wheel=$(cached_wheel "$CACHE" horovod "$VERSION")
 if [ -z "$wheel" ]; then
     missing=""
     for tool in cmake g++ make strip; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
@@ -38,11 +39,7 @@ if [ -z "$wheel" ]; then
         "horovod==$VERSION" -w "$work/dist"
     built=$(ls "$work"/dist/horovod-*.whl)
     say "built in $(( $(date +%s) - began )) s; stripping its debug info"
-    "$PY" -m wheel unpack -d "$work/unpacked" "$built" >/dev/null
-    find "$work/unpacked" -name '*.so' -exec strip --strip-debug {} +
-    mkdir -p "$CACHE"
-    "$PY" -m wheel pack -d "$CACHE" "$work"/unpacked/horovod-* >/dev/null
-    wheel=$(ls "$CACHE"/horovod-"$VERSION"-*.whl | head -1)
+    wheel=$(cache_stripped "$PY" "$built" "$CACHE" "$work")
     say "cached $wheel ($(du -h "$wheel" | cut -f1))"
 fi
 # Horovod's own dependencies come from the index (or the wheelhouse pip is pointed at).
