@@ -35,6 +35,12 @@ SILENCE_LIMIT = 15.0  # no message (not even a ping) for this long: the peer is 
 HELLO_TIMEOUT = 5.0  # a connection must prove itself within this many seconds
 MAX_STRANGERS = 256  # connections not yet proven; beyond this the oldest is dropped
 SEND_TIMEOUT = 5.0
+# Connections that never proved themselves (scanners, health checks, a flood) are logged one by one
+# only DROP_LOG_LINES times a window of DROP_LOG_WINDOW seconds; the rest are counted, and the count
+# is logged once the window ends. A flood must not flood the job's log (nor block the launcher on a
+# log reader that is slower than the flood).
+DROP_LOG_LINES = 10
+DROP_LOG_WINDOW = 60.0
 
 
 def internal_error(host, error):
@@ -81,6 +87,8 @@ class Hub:
         self._peers = {}  # host -> Conn
         self._strangers = {}  # socket -> Conn, not yet proven
         self._closed = False
+        self._drop_window = None  # when the current window of logged drops began
+        self._drops_logged = self._drops_counted = 0
         self._join_timeout = join_timeout
         self._join_deadline = time.monotonic() + join_timeout  # None once the missing hosts were reported
         self._server = _listen(bind_address, port, host)
@@ -231,10 +239,30 @@ class Hub:
             self.listener.gone(conn.host)
 
     def _drop(self, conn, why, tell=False):
-        log.warning("channel: closed a connection from %s: %s", conn.address, why)
+        if conn.host is not None or tell:  # a host of the job, or one to be told why: always in the log
+            log.warning("channel: closed a connection from %s: %s", conn.address, why)
+        else:
+            now = time.monotonic()
+            if self._drop_window is None or now - self._drop_window >= DROP_LOG_WINDOW:
+                self._end_drop_window(now)
+                self._drop_window = now
+            if self._drops_logged < DROP_LOG_LINES:
+                self._drops_logged += 1
+                log.warning("channel: closed a connection from %s: %s", conn.address, why)
+            else:
+                self._drops_counted += 1
         if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
             conn.send({"t": "refused", "why": masking.mask(why)})  # masked before the receiver cuts it
         self._gone(conn)  # a host's connection that breaks the rules is that host lost
+
+    def _end_drop_window(self, now):
+        """The window of logged drops is over: say how many unproven connections it closed without a line each."""
+        if self._drops_counted:
+            log.warning("channel: closed %d more unproven connections in %.0f s (the first %d of every %.0f s are "
+                        "logged one by one)", self._drops_counted, now - self._drop_window, DROP_LOG_LINES,
+                        DROP_LOG_WINDOW)
+        self._drops_logged = self._drops_counted = 0
+        self._drop_window = None
 
     def _forget(self, conn):
         self._strangers.pop(conn.sock, None)
@@ -248,6 +276,8 @@ class Hub:
             pass
 
     def _housekeeping(self, now):
+        if self._drop_window is not None and now - self._drop_window >= DROP_LOG_WINDOW:
+            self._end_drop_window(now)
         for conn in [c for c in self._strangers.values() if now - c.opened > HELLO_TIMEOUT]:
             self._drop(conn, "no valid hello within {:.0f} s".format(HELLO_TIMEOUT))
         with self._lock:

@@ -175,15 +175,15 @@ def test_500_connect_and_close_and_500_idle_connections_during_a_job(tmp_path):
         overflowed = listen_overflows() - overflows
     finally:
         go.touch()
-        finish(*procs, timeout=60)
+        outputs = finish(*procs, timeout=60)
         for s in idle:
             s.close()
     assert challenged + unanswered == 500
     assert unanswered == 0 or overflowed > 0, "{} connections were never greeted, and the kernel dropped " \
         "no handshake".format(unanswered)
-    assert [p.returncode for p in procs] == [0, 0]
-    for host in ("algo-1", "algo-2"):
-        assert read(str(tmp_path), host, "output", "failure") is None
+    reasons = [read(str(tmp_path), host, "output", "failure") for host in ("algo-1", "algo-2")]
+    assert [p.returncode for p in procs] == [0, 0], (reasons, [out[-3000:] for out in outputs])
+    assert reasons == [None, None]
 
 
 def test_hosts_with_different_keys_are_refused_clearly(tmp_path):

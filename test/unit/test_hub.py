@@ -188,3 +188,37 @@ def test_a_port_in_use_is_a_configuration_error():
                            r"the port is _ps_port \+ 1: choose another _ps_port".format(number)):
             hub.Hub("algo-1", HOSTS, ADDRESSES, "127.0.0.1", channel_port(number - 1), SECRET, IDENTITY, 1.0,
                     Listener())
+
+
+def test_a_flood_of_unproven_connections_is_logged_ten_lines_a_window_then_counted(served, monkeypatch):
+    import io
+    import re
+    import time
+
+    from mx_training_toolkit import log
+
+    monkeypatch.setattr(hub, "DROP_LOG_WINDOW", 3.0)
+    out = io.StringIO()
+    log.set_stream(out)
+    try:
+        h, listener = served()
+        for _ in range(25):  # each says something that is not a hello: closed at once
+            peer = Peer(h.port, "127.0.0.9")
+            peer.read()
+            peer.send({"t": "nonsense"})
+            assert peer.read() is None
+            peer.close()
+        deadline = time.monotonic() + 30  # the window ends at the hub's next look (once a second)
+        while "more unproven connections" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        log.set_stream(None)
+    lines = out.getvalue().splitlines()
+    closed = [line for line in lines if "channel: closed a connection from 127.0.0.9" in line]
+    summary = [line for line in lines if "more unproven connections" in line]
+    assert len(closed) == hub.DROP_LOG_LINES
+    assert len(summary) == 1 and re.search(r"closed 15 more unproven connections in \d+ s \(the first 10 of every 3 s "
+                                           r"are logged one by one\)$", summary[0]), summary
+    good = Peer(h.port)  # and the hub serves hosts as before
+    good.hello()
+    assert good.read()["t"] == "welcome"
