@@ -239,21 +239,24 @@ class Hub:
             self.listener.gone(conn.host)
 
     def _drop(self, conn, why, tell=False):
-        if conn.host is not None or tell:  # a host of the job, or one to be told why: always in the log
+        if conn.host is not None or tell or self._one_by_one():  # a host of the job, or one told why: always
             log.warning("channel: closed a connection from %s: %s", conn.address, why)
-        else:
-            now = time.monotonic()
-            if self._drop_window is None or now - self._drop_window >= DROP_LOG_WINDOW:
-                self._end_drop_window(now)
-                self._drop_window = now
-            if self._drops_logged < DROP_LOG_LINES:
-                self._drops_logged += 1
-                log.warning("channel: closed a connection from %s: %s", conn.address, why)
-            else:
-                self._drops_counted += 1
         if tell:  # a host of the job that got something wrong must learn why, not "connection lost"
             conn.send({"t": "refused", "why": masking.mask(why)})  # masked before the receiver cuts it
         self._gone(conn)  # a host's connection that breaks the rules is that host lost
+
+    def _one_by_one(self):
+        """Whether the unproven connection being closed gets its own log line (the first
+        ``DROP_LOG_LINES`` of the window), else it is counted."""
+        now = time.monotonic()
+        if self._drop_window is None or now - self._drop_window >= DROP_LOG_WINDOW:
+            self._end_drop_window(now)
+            self._drop_window = now
+        if self._drops_logged < DROP_LOG_LINES:
+            self._drops_logged += 1
+            return True
+        self._drops_counted += 1
+        return False
 
     def _end_drop_window(self, now):
         """The window of logged drops is over: say how many unproven connections it closed without a line each."""

@@ -369,18 +369,15 @@ class Supervisor:
         if not asked:
             return []
         deadline = time.monotonic() + max(0.0, min(wait, stacks_mod.WAIT))
-        sizes = {path: (offset, time.monotonic()) for _c, path, offset in asked}
+        seen = {path: (offset, time.monotonic()) for _c, path, offset in asked}  # path -> (size, when it changed)
         while time.monotonic() < deadline and not self.hurried:
             now = time.monotonic()
-            settled = True
-            for _child, path, offset in asked:
-                size, since = sizes[path]
-                grown = stacks_mod.size(path)
-                if grown != size:
-                    sizes[path] = (grown, now)
-                if grown == offset or now - sizes[path][1] < stacks_mod.QUIET:
-                    settled = False
-            if settled:
+            for _child, path, _offset in asked:
+                size = stacks_mod.size(path)
+                if size != seen[path][0]:
+                    seen[path] = (size, now)
+            # Complete once each file grew and then stayed the same for QUIET seconds.
+            if all(seen[path][0] > offset and now - seen[path][1] >= stacks_mod.QUIET for _c, path, offset in asked):
                 break
             time.sleep(0.01)
         dumps = []

@@ -80,17 +80,18 @@ class PipeWatch:
         self._held = b""  # the start of an unfinished line, not judged yet
 
     def __call__(self, data):
-        if not self._held and not self._in_warning and self.progress.recent(LOOK_EVERY):
-            return
-        if not self._held and not self._in_warning and HOROVOD_STALL_MARK not in data:
-            end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-            rest = data[end:]
-            if rest.startswith(b"[") and len(rest) < HOLD:
-                self._held = rest
-                if not end:
-                    return
-            self.progress.saw_output()
-            return
+        if not self._held and not self._in_warning:
+            if self.progress.recent(LOOK_EVERY):
+                return
+            if HOROVOD_STALL_MARK not in data:
+                end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+                rest = data[end:]
+                if rest.startswith(b"[") and len(rest) < HOLD:
+                    self._held = rest
+                    if not end:
+                        return
+                self.progress.saw_output()
+                return
         lines = LINE_BREAK.split(self._held + data)
         rest = lines.pop()
         counts = False
